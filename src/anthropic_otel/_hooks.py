@@ -1,0 +1,271 @@
+"""The wrapt wrappers that connect the SDK to `_call` and `_streams`. The only module that knows where the SDK
+keeps things; every hook point is listed in `HOOK_POINTS`.
+
+Hook points (all present from anthropic 0.108 to 2.x):
+- `SyncAPIClient.request` / `AsyncAPIClient.request`: one SDK call, whatever the surface (create, stream, raw
+  and streaming responses, count_tokens, batches, beta, Bedrock, Vertex).
+- `SyncAPIClient._attempt_request` / `AsyncAPIClient._attempt_request`: one HTTP attempt, inside the SDK's retry
+  loop; returns the response whatever its status, or raises for a connection failure or timeout.
+- `BaseClient._calculate_retry_timeout`: the exact backoff the SDK sleeps before its next attempt.
+- `Stream._iter_events` / `AsyncStream._iter_events`: the server-sent events of a streamed body.
+
+Every wrapper calls the SDK exactly as it was called and returns or raises exactly what it returned or raised;
+our own work is guarded so a bug of ours is logged once and the call goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from . import _streams
+from ._call import Call, _json
+from ._config import Config
+from ._errors import MAX_ERROR_BODY
+from ._log import internal_error
+from ._telemetry import Telemetry
+
+try:  # where opentelemetry-instrumentation's httpx instrumentation looks for "suppress HTTP spans"
+    from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY as _SUPPRESS_HTTP
+except ImportError:  # pragma: no cover - very old opentelemetry-api
+    _SUPPRESS_HTTP = otel_context.create_key("suppress_http_instrumentation")
+
+_current_call: ContextVar[Call | None] = ContextVar("anthropic_otel_call", default=None)
+
+_NEEDS_READ = object()
+
+
+class Hooks:
+    """The wrappers, bound to one `Telemetry` and `Config`. `enabled = False` turns them into pass-throughs
+    (for an `uninstrument()` that cannot unwrap because something else wrapped on top of us)."""
+
+    def __init__(self, telemetry: Telemetry, config: Config) -> None:
+        self.telemetry = telemetry
+        self.config = config
+        self.enabled = True
+
+    # --- one SDK call -----------------------------------------------------------------------------------
+
+    def _start(self, client: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Call | None:
+        if not self.enabled or not is_instrumentation_enabled():
+            return None
+        try:
+            options = kwargs["options"] if "options" in kwargs else args[1]
+            stream = bool(kwargs.get("stream", False))
+            mode = self.config.call_span
+            if mode == "own":
+                own = True
+            elif mode == "native-only":
+                own = False
+            else:
+                own = not _native_tracing_on(client)
+            return Call(self.telemetry, client, options, stream, own_span=own, may_start_own=mode != "native-only")
+        except Exception:
+            internal_error("starting a call")
+            return None
+
+    def request_sync(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        call = self._start(instance, args, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        token = _current_call.set(call)
+        ctx_token = otel_context.attach(call.span_ctx) if call.span_ctx is not None else None
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _failed(call, exc)
+            raise
+        finally:
+            if ctx_token is not None:
+                otel_context.detach(ctx_token)
+            _current_call.reset(token)
+        _returned(call, result)
+        return result
+
+    async def request_async(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        call = self._start(instance, args, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        token = _current_call.set(call)
+        ctx_token = otel_context.attach(call.span_ctx) if call.span_ctx is not None else None
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _failed(call, exc)
+            raise
+        finally:
+            if ctx_token is not None:
+                otel_context.detach(ctx_token)
+            _current_call.reset(token)
+        _returned(call, result)
+        return result
+
+    # --- one HTTP attempt -------------------------------------------------------------------------------
+
+    def attempt_sync(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        started = _start_attempt(kwargs)
+        if started is None:
+            return wrapped(*args, **kwargs)
+        call, attempt, token = started
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            otel_context.detach(token)
+            _attempt_raised(attempt, exc)
+            raise
+        otel_context.detach(token)
+        try:
+            response = _response_of(result)
+            body = _peek_error_body(response)
+            if body is _NEEDS_READ:
+                try:
+                    response.read()
+                    body = response.content
+                except Exception:
+                    body = None
+            _responded(call, attempt, response, body)
+        except Exception:
+            internal_error("recording an attempt")
+        return result
+
+    async def attempt_async(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        started = _start_attempt(kwargs)
+        if started is None:
+            return await wrapped(*args, **kwargs)
+        call, attempt, token = started
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            otel_context.detach(token)
+            _attempt_raised(attempt, exc)
+            raise
+        otel_context.detach(token)
+        try:
+            response = _response_of(result)
+            body = _peek_error_body(response)
+            if body is _NEEDS_READ:
+                try:
+                    await response.aread()
+                    body = response.content
+                except Exception:
+                    body = None
+            _responded(call, attempt, response, body)
+        except Exception:
+            internal_error("recording an attempt")
+        return result
+
+    def retry_timeout(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        value = wrapped(*args, **kwargs)
+        call = _current_call.get()
+        if call is not None:
+            try:
+                call.retry_delay(float(value))
+            except Exception:
+                internal_error("recording a retry delay")
+        return value
+
+    # --- streamed bodies --------------------------------------------------------------------------------
+
+    def events_sync(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        events = wrapped(*args, **kwargs)
+        call = _streams.call_of(getattr(instance, "response", None))
+        return events if call is None else _streams.observe_events(events, call)
+
+    def events_async(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        events = wrapped(*args, **kwargs)
+        call = _streams.call_of(getattr(instance, "response", None))
+        return events if call is None else _streams.observe_events_async(events, call)
+
+
+def _native_tracing_on(client: Any) -> bool:
+    """Whether this client's SDK (>= 1.14) will start its own call span."""
+    try:
+        return getattr(client, "_tracer", None) is not None
+    except Exception:
+        return False
+
+
+def _failed(call: Call, exc: BaseException) -> None:
+    try:
+        call.finish(exc)
+    except Exception:
+        internal_error("finishing a failed call")
+
+
+def _returned(call: Call, result: Any) -> None:
+    try:
+        if call.body_pending and not call.last_response_closed():
+            return  # the body observer finishes the call when the application is done with the body
+        if call.operation == "chat":
+            if hasattr(result, "usage"):
+                call.read_message(result)
+            else:
+                # A raw response (`with_raw_response`): its body is already read; the SDK parses it only if and
+                # when the application asks, so we read the usage from the bytes.
+                content = call.last_response_content()
+                if content is not None:
+                    call.read_message(_json(content))
+        call.finish()
+    except Exception:
+        internal_error("finishing a call")
+
+
+def _start_attempt(kwargs: Mapping[str, Any]) -> tuple[Call, Any, object] | None:
+    call = _current_call.get()
+    if call is None:
+        return None
+    try:
+        retries = kwargs.get("retries_taken", 0)
+        attempt = call.start_attempt(retries if isinstance(retries, int) else 0)
+        # Inside the attempt span, and with httpx instrumentation told not to add a second span per attempt.
+        token = otel_context.attach(otel_context.set_value(_SUPPRESS_HTTP, True, attempt.ctx))
+        return call, attempt, token
+    except Exception:
+        internal_error("starting an attempt")
+        return None
+
+
+def _attempt_raised(attempt: Any, exc: BaseException) -> None:
+    try:
+        attempt.raised(exc)
+    except Exception:
+        internal_error("recording a failed attempt")
+
+
+def _response_of(result: Any) -> Any:
+    # `_attempt_request` returns `(response, options)`.
+    return result[0] if isinstance(result, tuple) else result
+
+
+def _peek_error_body(response: Any) -> object:
+    """The body of an error response if it is (or can cheaply be) read; `_NEEDS_READ` when we should read it.
+
+    The SDK closes a response it retries without reading it, so we read small error bodies ourselves to learn
+    each attempt's `error.type`. Large or unlabelled bodies are left alone.
+    """
+    if response.status_code < 400:
+        return None
+    try:
+        return response.content
+    except Exception:
+        pass
+    headers = response.headers
+    length = headers.get("content-length")
+    if length is not None:
+        try:
+            return _NEEDS_READ if int(length) <= MAX_ERROR_BODY else None
+        except ValueError:
+            return None
+    return _NEEDS_READ if "json" in headers.get("content-type", "") else None
+
+
+def _responded(call: Call, attempt: Any, response: Any, body: object) -> None:
+    status = response.status_code
+    attempt.responded(status, response.headers, body)
+    call.last_response = response
+    if 200 <= status < 300 and not response.is_closed:
+        _streams.attach(response, call)

@@ -1,0 +1,90 @@
+"""`AnthropicInstrumentor`: place the hooks on the SDK, and take them off again."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Collection
+from typing import Any
+
+import wrapt
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+from . import _config
+from ._hooks import Hooks
+from ._log import logger
+from ._telemetry import Telemetry
+
+_INSTRUMENTS = ("anthropic >= 0.108, < 3",)
+
+# (module, class, method, name of the Hooks method). Where each one is and why: see `_hooks`.
+HOOK_POINTS: tuple[tuple[str, str, str, str], ...] = (
+    ("anthropic._base_client", "SyncAPIClient", "request", "request_sync"),
+    ("anthropic._base_client", "AsyncAPIClient", "request", "request_async"),
+    ("anthropic._base_client", "SyncAPIClient", "_attempt_request", "attempt_sync"),
+    ("anthropic._base_client", "AsyncAPIClient", "_attempt_request", "attempt_async"),
+    ("anthropic._base_client", "BaseClient", "_calculate_retry_timeout", "retry_timeout"),
+    ("anthropic._streaming", "Stream", "_iter_events", "events_sync"),
+    ("anthropic._streaming", "AsyncStream", "_iter_events", "events_async"),
+)
+
+
+class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Instruments the `anthropic` SDK: a call span (or the SDK's own), a span per HTTP attempt, and metrics.
+
+    `AnthropicInstrumentor().instrument(tracer_provider=..., meter_provider=..., call_span="auto")`;
+    `opentelemetry-instrument` loads it through the `anthropic_otel` entry point.
+    """
+
+    _hooks: Hooks | None = None
+    _placed: list[tuple[type, str, Any]]
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _INSTRUMENTS
+
+    def _instrument(self, **kwargs: Any) -> None:
+        # Invalid arguments are the developer's bug: raise before touching anything.
+        config = _config.from_arguments(kwargs)
+        try:
+            telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+            hooks = Hooks(telemetry, config)
+        except Exception:
+            logger.warning("anthropic-otel: could not set up telemetry; instrumentation is off", exc_info=True)
+            return
+        self._hooks = hooks
+        self._placed = []
+        for module_name, class_name, method, hook_name in HOOK_POINTS:
+            self._place(module_name, class_name, method, getattr(hooks, hook_name))
+
+    def _place(self, module_name: str, class_name: str, method: str, hook: Any) -> None:
+        try:
+            owner = getattr(importlib.import_module(module_name), class_name)
+            current = owner.__dict__.get(method)
+            if current is None:
+                raise AttributeError(f"{class_name}.{method} not found")
+            if isinstance(current, wrapt.ObjectProxy) and getattr(current, "_self_anthropic_otel", False):
+                return  # already ours (a second instrumentor instance in the same process)
+            wrapt.wrap_function_wrapper(owner, method, hook)
+            wrapper = owner.__dict__[method]
+            wrapper._self_anthropic_otel = True
+            self._placed.append((owner, method, wrapper))
+        except Exception:
+            logger.warning(
+                "anthropic-otel: cannot hook %s.%s.%s on this anthropic version; that part of the telemetry is off",
+                module_name,
+                class_name,
+                method,
+                exc_info=True,
+            )
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        if self._hooks is not None:
+            # Wrappers that something else wrapped on top of stay in place as pass-throughs.
+            self._hooks.enabled = False
+        for owner, method, wrapper in getattr(self, "_placed", []):
+            try:
+                if owner.__dict__.get(method) is wrapper:
+                    setattr(owner, method, wrapper.__wrapped__)
+            except Exception:
+                logger.warning("anthropic-otel: could not remove the hook on %s", method, exc_info=True)
+        self._placed = []
+        self._hooks = None

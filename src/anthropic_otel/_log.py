@@ -1,0 +1,28 @@
+"""Our own failures: logged once per kind with a traceback, then only at debug level. Never raised."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+logger = logging.getLogger("anthropic_otel")
+
+_seen: set[str] = set()
+_lock = threading.Lock()
+
+
+def internal_error(kind: str) -> None:
+    """Log the exception being handled as an internal failure of `kind`. Call from an `except` block."""
+    with _lock:
+        first = kind not in _seen
+        _seen.add(kind)
+    if first:
+        logger.warning("anthropic-otel: %s failed; telemetry for this call may be incomplete", kind, exc_info=True)
+    else:
+        logger.debug("anthropic-otel: %s failed", kind, exc_info=True)
+
+
+def reset() -> None:
+    """Forget which kinds were logged (for tests and re-instrumentation)."""
+    with _lock:
+        _seen.clear()

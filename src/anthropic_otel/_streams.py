@@ -1,0 +1,156 @@
+"""Observing a response body that the application reads after the call returned — from below.
+
+Nothing the application holds is replaced: the `Stream`, `MessageStream` or raw response it gets is the
+SDK's own object. We wrap the transport-level body (`response.stream`, an httpx byte stream) to learn when
+reading it ends, fails, is closed or is dropped, and the SDK's server-sent-event iterator to learn the few
+events that matter (`message_start`, `message_delta`, `message_stop`, `error`) plus the time of the first
+content delta. Per event that is one generator step and one string comparison; nothing is recorded before
+the end of the stream.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from ._call import Call
+from ._log import internal_error
+
+_CALL_ATTR = "_anthropic_otel_call"
+_RARE_EVENTS = frozenset(("message_start", "message_delta", "message_stop", "error"))
+
+
+def call_of(response: object) -> Call | None:
+    call = getattr(response, _CALL_ATTR, None)
+    return call if isinstance(call, Call) else None
+
+
+def attach(response: Any, call: Call) -> None:
+    """Finish `call` when the application has read, closed or dropped the unread body of `response`."""
+    body = response.stream
+    response.stream = _wrapper_class(response, body)(body, call)
+    setattr(response, _CALL_ATTR, call)
+    call.body_pending = True
+    content_type = response.headers.get("content-type", "")
+    if "json" in content_type:
+        call.expect_json_body()
+
+
+def _finish(call: Call, error: BaseException | None, how: str) -> None:
+    try:
+        call.finish(error, how)
+    except Exception:
+        internal_error("finishing a streamed call")
+
+
+class _Body:
+    """Common part of the body wrappers: delegate everything we do not observe to the wrapped body."""
+
+    def __init__(self, body: Any, call: Call) -> None:
+        self._otel_body = body
+        self._otel_call = call
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._otel_body, name)
+
+    def __del__(self) -> None:
+        # The application dropped the response without reading or closing it.
+        call = self.__dict__.get("_otel_call")
+        if call is not None:
+            _finish(call, None, "dropped")
+
+
+class _SyncBody(_Body):
+    def __iter__(self) -> Iterator[bytes]:
+        call = self._otel_call
+        try:
+            if call._json_chunks is None:
+                yield from self._otel_body
+            else:
+                for chunk in self._otel_body:
+                    call.collect_json(chunk)
+                    yield chunk
+        except Exception as exc:
+            _finish(call, exc, "failed")
+            raise
+        _finish(call, None, "read")
+
+    def close(self) -> None:
+        try:
+            self._otel_body.close()
+        finally:
+            _finish(self._otel_call, None, "closed")
+
+
+class _AsyncBody(_Body):
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        call = self._otel_call
+        try:
+            async for chunk in self._otel_body:
+                if call._json_chunks is not None:
+                    call.collect_json(chunk)
+                yield chunk
+        except Exception as exc:
+            _finish(call, exc, "failed")
+            raise
+        _finish(call, None, "read")
+
+    async def aclose(self) -> None:
+        try:
+            await self._otel_body.aclose()
+        finally:
+            _finish(self._otel_call, None, "closed")
+
+
+_classes: dict[tuple[type, ...], type] = {}
+
+
+def _wrapper_class(response: object, body: object) -> type:
+    """A wrapper of the same httpx kind(s) as `body`, so httpx's own isinstance checks still hold.
+
+    httpx (SDK < 1.0) and httpx2 (SDK >= 1.0) are found through the response, never imported here.
+    """
+    httpx = sys.modules[type(response).__module__.partition(".")[0]]
+    bases: list[type] = []
+    if isinstance(body, httpx.SyncByteStream):
+        bases += [_SyncBody, httpx.SyncByteStream]
+    if isinstance(body, httpx.AsyncByteStream):
+        bases += [_AsyncBody, httpx.AsyncByteStream]
+    key = tuple(bases)
+    cls = _classes.get(key)
+    if cls is None:
+        cls = _classes[key] = type("ObservedBody", key, {})
+    return cls
+
+
+def observe_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
+    """Pass the server-sent events of a streamed body through, noting the ones that matter."""
+    call.sse_seen = True
+    for sse in events:
+        name = sse.event
+        if name == "content_block_delta":
+            if not call.first_chunk_ns:
+                call.first_chunk_ns = time.time_ns()
+        elif name in _RARE_EVENTS:
+            try:
+                call.sse_event(name, sse.data)
+            except Exception:
+                internal_error("reading a stream event")
+        yield sse
+
+
+async def observe_events_async(events: AsyncIterator[Any], call: Call) -> AsyncIterator[Any]:
+    call.sse_seen = True
+    async for sse in events:
+        name = sse.event
+        if name == "content_block_delta":
+            if not call.first_chunk_ns:
+                call.first_chunk_ns = time.time_ns()
+        elif name in _RARE_EVENTS:
+            try:
+                call.sse_event(name, sse.data)
+            except Exception:
+                internal_error("reading a stream event")
+        yield sse
