@@ -292,9 +292,7 @@ class Call:
                     attrs[cat.GEN_AI_REQUEST_MODEL] = self.model
                 if self.server_address is not None:
                     attrs[cat.SERVER_ADDRESS] = self.server_address
-                gauge = (
-                    self.telemetry.ratelimit_remaining if which == "remaining" else self.telemetry.ratelimit_limit
-                )
+                gauge = self.telemetry.ratelimit_remaining if which == "remaining" else self.telemetry.ratelimit_limit
                 gauge.set(value, attrs, context=ctx)
 
     def last_response_closed(self) -> bool:
@@ -418,9 +416,13 @@ class Call:
         last = self.last
         # The exception for an error response carries that response's status; what we read of its body (also
         # when the SDK could not) is at least as good. A status of 200 is a mid-stream error: not an attempt's.
-        if last is not None and last.info is not None and from_exc.status not in (None, 200):
-            if last.status == from_exc.status:
-                return last.info
+        if (
+            last is not None
+            and last.info is not None
+            and from_exc.status not in (None, 200)
+            and last.status == from_exc.status
+        ):
+            return last.info
         return from_exc
 
     def _end_span(self, info: ErrorInfo | None, outcome: str, status: int | None, failed: bool) -> None:

@@ -59,7 +59,7 @@ def parse_error_body(body: object) -> tuple[str | None, str | None]:
         if len(body) > MAX_ERROR_BODY:
             return None, None
         try:
-            body = json.loads(body)
+            body = json.loads(bytes(body) if isinstance(body, memoryview) else body)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return None, None
     if not isinstance(body, dict):

@@ -15,11 +15,13 @@ our own work is guarded so a bug of ours is logged once and the call goes on.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from . import _streams
@@ -130,6 +132,7 @@ class Hooks:
             _responded(call, attempt, response, body)
         except Exception:
             internal_error("recording an attempt")
+            _abandon(attempt)
         return result
 
     async def attempt_async(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -156,6 +159,7 @@ class Hooks:
             _responded(call, attempt, response, body)
         except Exception:
             internal_error("recording an attempt")
+            _abandon(attempt)
         return result
 
     def retry_timeout(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -214,7 +218,7 @@ def _returned(call: Call, result: Any) -> None:
         internal_error("finishing a call")
 
 
-def _start_attempt(kwargs: Mapping[str, Any]) -> tuple[Call, Any, object] | None:
+def _start_attempt(kwargs: Mapping[str, Any]) -> tuple[Call, Any, Token[Context]] | None:
     call = _current_call.get()
     if call is None:
         return None
@@ -234,6 +238,12 @@ def _attempt_raised(attempt: Any, exc: BaseException) -> None:
         attempt.raised(exc)
     except Exception:
         internal_error("recording a failed attempt")
+
+
+def _abandon(attempt: Any) -> None:
+    """After a failure of ours: end the attempt span anyway, so no span is left open."""
+    with contextlib.suppress(Exception):
+        attempt.span.end()
 
 
 def _response_of(result: Any) -> Any:

@@ -1,0 +1,310 @@
+"""`anthropic-otel demo`: the simulator, an instrumented workload with a realistic fault mix, metrics on a
+Prometheus endpoint, and a summary of what the telemetry shows.
+
+Everything runs on 127.0.0.1 and stops by itself after `--duration` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import shutil
+import socket
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+DEFAULT_MIX = (
+    "mix:ok=58:max_tokens=6:refusal=2:tool_use=4:stop_sequence=2:rate_limit=7:overloaded=6:server_error=2"
+    ":stream_error=3:stream_cut=1:billing=1:auth=1:bad_request=1:drop=2:slow_first_token=3:ratelimit_low=1"
+)
+MODELS = ("claude-sonnet-5-5", "claude-haiku-5-5")
+PROMPTS = ("Summarise the incident timeline.", "Draft a status page update.", "Classify this support ticket.")
+
+
+def _free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+def _points(reader: Any, name: str) -> list[tuple[dict[str, Any], Any]]:
+    data = reader.get_metrics_data()
+    found: list[tuple[dict[str, Any], Any]] = []
+    for rm in data.resource_metrics if data else []:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                if metric.name == name:
+                    found += [(dict(p.attributes or {}), p) for p in metric.data.data_points]
+    return found
+
+
+def _by(points: Iterable[tuple[dict[str, Any], Any]], *keys: str) -> Counter[tuple[Any, ...]]:
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for attrs, point in points:
+        counts[tuple(attrs.get(k, "") for k in keys)] += int(point.value)
+    return counts
+
+
+class Workload:
+    """Sync threads and an asyncio loop calling the simulator through every Messages surface."""
+
+    def __init__(self, base_url: str, seconds: float, seed: int) -> None:
+        import anthropic
+
+        self.anthropic = anthropic
+        self.base_url = base_url
+        self.deadline = time.monotonic() + seconds
+        self.rng = random.Random(seed)
+        self.done = Counter[str]()
+        self._lock = threading.Lock()
+
+    def _args(self, rng: random.Random) -> dict[str, Any]:
+        return {
+            "model": rng.choice(MODELS),
+            "max_tokens": 256,
+            "messages": [{"role": "user", "content": rng.choice(PROMPTS)}],
+        }
+
+    def _note(self, what: str) -> None:
+        with self._lock:
+            self.done[what] += 1
+
+    def run_sync(self, worker: int) -> None:
+        rng = random.Random(worker)
+        client = self.anthropic.Anthropic(api_key="sk-ant-demo", base_url=self.base_url, max_retries=2, timeout=5)
+        while time.monotonic() < self.deadline:
+            kind = rng.choice(("create", "create", "stream", "helper", "count_tokens"))
+            try:
+                if kind == "create":
+                    client.messages.create(**self._args(rng))
+                elif kind == "stream":
+                    for _ in client.messages.create(**self._args(rng), stream=True):
+                        pass
+                elif kind == "helper":
+                    with client.messages.stream(**self._args(rng)) as stream:
+                        stream.get_final_message()
+                else:
+                    args = self._args(rng)
+                    client.messages.count_tokens(model=args["model"], messages=args["messages"])
+            except (self.anthropic.APIError, OSError, Exception):
+                pass
+            self._note(kind)
+        client.close()
+
+    async def _async_task(self, task: int) -> None:
+        rng = random.Random(1000 + task)
+        client = self.anthropic.AsyncAnthropic(api_key="sk-ant-demo", base_url=self.base_url, max_retries=2, timeout=5)
+        while time.monotonic() < self.deadline:
+            streaming = rng.random() < 0.5
+            try:
+                if streaming:
+                    async with client.messages.stream(**self._args(rng)) as stream:
+                        async for _ in stream.text_stream:
+                            pass
+                else:
+                    await client.messages.create(**self._args(rng))
+            except Exception:
+                pass
+            self._note("async-stream" if streaming else "async-create")
+        await client.close()
+
+    def run_async(self, tasks: int) -> None:
+        async def main() -> None:
+            await asyncio.gather(*(self._async_task(i) for i in range(tasks)))
+
+        asyncio.run(main())
+
+
+def _progress(reader: Any, elapsed: float) -> str:
+    outcomes = _by(_points(reader, "anthropic.client.calls"), "anthropic.call.outcome")
+    attempts = sum(int(p.value) for _, p in _points(reader, "anthropic.client.attempts"))
+    calls = sum(outcomes.values())
+    return (
+        f"[{elapsed:4.0f}s] calls {calls:5d} | ok {outcomes[('ok',)]:4d}  recovered {outcomes[('recovered',)]:4d}"
+        f"  failed {outcomes[('failed',)]:4d} | attempts {attempts:5d}"
+    )
+
+
+def summary(reader: Any, spans: list[Any]) -> str:
+    """A readable account of what the exported telemetry says."""
+    lines: list[str] = []
+    calls = _points(reader, "anthropic.client.calls")
+    outcomes = _by(calls, "anthropic.call.outcome")
+    total = sum(outcomes.values()) or 1
+    lines.append(f"Calls: {sum(outcomes.values())}")
+    for outcome in ("ok", "recovered", "failed"):
+        n = outcomes[(outcome,)]
+        lines.append(f"  {outcome:<10} {n:6d}  {100 * n / total:5.1f}%")
+
+    failed = _by(
+        [(a, p) for a, p in calls if a.get("anthropic.call.outcome") == "failed"],
+        "error.type", "anthropic.error.code", "http.response.status_code",
+    )  # fmt: skip
+    if failed:
+        lines.append("\nFailed calls by error.type (error_code, final status):")
+        for (etype, code, status), n in failed.most_common():
+            extra = f" code={code}" if code else ""
+            lines.append(f"  {etype:<24} {n:5d}  status={status or '-'}{extra}")
+
+    attempts = _points(reader, "anthropic.client.attempts")
+    errors = _by([(a, p) for a, p in attempts if a.get("error.type")], "error.type", "anthropic.error.retryable")
+    n_attempts = sum(int(p.value) for _, p in attempts)
+    n_retries = sum(int(p.value) for a, p in attempts if a.get("anthropic.attempt.is_retry"))
+    lines.append(f"\nAttempts: {n_attempts} ({n_retries} retries the SDK made internally)")
+    for (etype, retryable), n in errors.most_common():
+        lines.append(f"  {etype:<24} {n:5d}  {'retryable' if retryable else 'terminal'}")
+
+    delays = _points(reader, "anthropic.client.retry.delay")
+    waited = sum(p.sum for _, p in delays)
+    n_delays = sum(p.count for _, p in delays)
+    amplification = n_attempts / total
+    lines.append(f"\nRetries: {n_delays} backoffs, {waited:.1f} s spent waiting; {amplification:.2f} attempts per call")
+    per_cause: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for attrs, p in delays:
+        totals = per_cause[str(attrs.get("error.type", "?"))]
+        totals[0] += p.sum
+        totals[1] += p.count
+    for cause, (seconds, waits) in sorted(per_cause.items(), key=lambda kv: -kv[1][0]):
+        lines.append(f"  after {cause:<22} {int(waits):4d} waits, mean {seconds / max(waits, 1):.2f} s")
+
+    stops = _by(calls, "anthropic.message.stop_reason")
+    lines.append("\nStop reasons (calls that returned a message):")
+    for (reason,), n in stops.most_common():
+        if reason:
+            lines.append(f"  {reason:<24} {n:5d}")
+
+    remaining = {(a["anthropic.ratelimit.kind"], a.get("gen_ai.request.model")): p.value
+                 for a, p in _points(reader, "anthropic.ratelimit.remaining")}  # fmt: skip
+    limits = {(a["anthropic.ratelimit.kind"], a.get("gen_ai.request.model")): p.value
+              for a, p in _points(reader, "anthropic.ratelimit.limit")}  # fmt: skip
+    if remaining:
+        lines.append("\nRate-limit headroom (last headers seen):")
+        for key in sorted(remaining):
+            limit = limits.get(key) or 0
+            share = f"{100 * remaining[key] / limit:5.1f}%" if limit else "  n/a"
+            lines.append(f"  {key[0]:<14} {key[1]:<20} {int(remaining[key]):>8} / {int(limit):<8} {share}")
+
+    failed_attempts = [
+        s for s in spans if (s.attributes or {}).get("error.type") and "url.path" in (s.attributes or {})
+    ]
+    if failed_attempts:
+        lines.append("\nSample request ids of failed attempts (give these to Anthropic support):")
+        seen: set[str] = set()
+        for span in failed_attempts:
+            attrs = span.attributes or {}
+            etype = str(attrs["error.type"])
+            if etype in seen or "anthropic.request.id" not in attrs:
+                continue
+            seen.add(etype)
+            lines.append(f"  {attrs['anthropic.request.id']}  {etype} (HTTP {attrs.get('http.response.status_code')})")
+    return "\n".join(lines)
+
+
+def run(seconds: float, port: int, scenario: str, seed: int) -> int:
+    from opentelemetry import trace
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from prometheus_client import start_http_server
+
+    from anthropic_otel import AnthropicInstrumentor
+    from anthropic_otel.testing import Simulator
+
+    resource = Resource.create({"service.name": "anthropic-otel-demo"})
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    trace.set_tracer_provider(tracer_provider)
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(resource=resource, metric_readers=[reader, PrometheusMetricReader()])
+    port = _free_port(port)
+    server, server_thread = start_http_server(port, addr="127.0.0.1")
+    AnthropicInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+
+    with Simulator(scenario, seed=seed) as sim:
+        print(f"simulator     {sim.base_url}  scenario {scenario}")
+        print(f"metrics       http://127.0.0.1:{port}/metrics  (Prometheus format)")
+        prometheus = _start_prometheus(port)
+        print(f"workload      3 sync threads + 4 asyncio tasks, {seconds:.0f} s, sync/async, streaming and not\n")
+        work = Workload(sim.base_url, seconds, seed)
+        threads = [threading.Thread(target=work.run_sync, args=(i,), daemon=True) for i in range(3)]
+        threads.append(threading.Thread(target=work.run_async, args=(4,), daemon=True))
+        start = time.monotonic()
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=2.0)
+                if time.monotonic() - start > seconds + 30:
+                    break
+            print(_progress(reader, time.monotonic() - start), flush=True)
+            if time.monotonic() - start > seconds + 30:
+                print("workload did not stop in time; summarising what was recorded")
+                break
+        print("\n" + "=" * 72 + "\nWhat the telemetry shows\n" + "=" * 72)
+        print(summary(reader, list(spans.get_finished_spans())))
+        if prometheus is not None:
+            _report_alerts(prometheus)
+    server.shutdown()
+    server_thread.join(timeout=5)
+    meter_provider.shutdown()
+    tracer_provider.shutdown()
+    return 0
+
+
+def _start_prometheus(metrics_port: int) -> Any:
+    if shutil.which("prometheus") is None:
+        print("alerts        `prometheus` is not on PATH: install it (Debian: apt-get install prometheus) to see"
+              " which of the shipped alerts fire")  # fmt: skip
+        return None
+    try:
+        from anthropic_otel.grafana import prometheus as prom
+    except ImportError:
+        return None
+    try:
+        instance = prom.start_demo_prometheus(f"127.0.0.1:{metrics_port}")
+    except Exception as exc:
+        print(f"alerts        could not start prometheus: {exc}")
+        return None
+    print(f"prometheus    {instance.url}  (shipped alert and recording rules loaded)")
+    return instance
+
+
+def _report_alerts(instance: Any) -> None:
+    try:
+        alerts = instance.alerts()
+    except Exception as exc:
+        print(f"\nAlerts: could not query prometheus: {exc}")
+    else:
+        print("\nAlerts (Prometheus, shipped rules):")
+        if not alerts:
+            print("  none pending or firing")
+        for alert in alerts:
+            labels = alert.get("labels", {})
+            extra = " ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in ("alertname", "severity"))
+            print(f"  {alert.get('state', '?'):<8} {labels.get('alertname')} [{labels.get('severity')}] {extra}")
+    finally:
+        instance.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="anthropic-otel demo", description=__doc__)
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of workload (default 20)")
+    parser.add_argument("--port", type=int, default=9464, help="Prometheus endpoint port on 127.0.0.1")
+    parser.add_argument("--scenario", default=DEFAULT_MIX, help="simulator scenario (default: a realistic mix)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    return run(args.duration, args.port, args.scenario, args.seed)
