@@ -71,7 +71,9 @@ class Telemetry:
 
 def _is_attempt(span: ReadableSpan) -> bool:
     scope = span.instrumentation_scope
-    return scope is not None and scope.name == "anthropic_otel" and "gen_ai.operation.name" not in (span.attributes or {})
+    return (
+        scope is not None and scope.name == "anthropic_otel" and "gen_ai.operation.name" not in (span.attributes or {})
+    )
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from . import _catalog as cat
-from ._errors import ErrorInfo, classify_exception, classify_response, enum_value
+from ._errors import ErrorInfo, classify_exception, classify_response, enum_value, parse_error_body
 from ._telemetry import Telemetry
 
 _NATIVE_SCOPE = "com.anthropic.sdk.python"
@@ -286,6 +286,8 @@ class Call:
                     value = int(raw)
                 except ValueError:
                     continue
+                if value < 0:
+                    continue
                 span.set_attribute(cat.ratelimit_attribute(kind, which), value)
                 attrs = {cat.GEN_AI_PROVIDER_NAME: self.provider, cat.ANTHROPIC_RATELIMIT_KIND: kind}
                 if self.model is not None:
@@ -342,8 +344,9 @@ class Call:
             self.stream_complete = True
             self._sync_native()
         elif name == "error":
-            info = classify_response(200, {}, data)
-            self.stream_error = ErrorInfo(info.error_type, info.error_code, 200, False)
+            error_type, code = parse_error_body(data)
+            # An `error` event whose data we cannot read is still the server failing the stream.
+            self.stream_error = ErrorInfo(error_type or cat.ERROR_TYPE_STREAM_CUT, code, 200, False)
             self._sync_native()
 
     def collect_json(self, chunk: bytes) -> None:

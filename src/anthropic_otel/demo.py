@@ -54,6 +54,18 @@ def _by(points: Iterable[tuple[dict[str, Any], Any]], *keys: str) -> Counter[tup
     return counts
 
 
+def _quantile(points: list[Any], q: float) -> float:
+    """The upper bound of the bucket holding quantile `q`, over histogram points sharing their buckets."""
+    bounds = [*points[0].explicit_bounds, float("inf")]
+    counts = [sum(p.bucket_counts[i] for p in points) for i in range(len(bounds))]
+    target, seen = q * sum(counts), 0
+    for bound, count in zip(bounds, counts, strict=True):
+        seen += count
+        if seen >= target:
+            return bound
+    return bounds[-1]
+
+
 class Workload:
     """Sync threads and an asyncio loop calling the simulator through every Messages surface."""
 
@@ -153,6 +165,8 @@ def summary(reader: Any, spans: list[Any]) -> str:
         lines.append("\nFailed calls by error.type (error_code, final status):")
         for (etype, code, status), n in failed.most_common():
             extra = f" code={code}" if code else ""
+            if status == 200:
+                extra += " (failed mid-stream after HTTP 200)"
             lines.append(f"  {etype:<24} {n:5d}  status={status or '-'}{extra}")
 
     attempts = _points(reader, "anthropic.client.attempts")
@@ -175,6 +189,16 @@ def summary(reader: Any, spans: list[Any]) -> str:
         totals[1] += p.count
     for cause, (seconds, waits) in sorted(per_cause.items(), key=lambda kv: -kv[1][0]):
         lines.append(f"  after {cause:<22} {int(waits):4d} waits, mean {seconds / max(waits, 1):.2f} s")
+
+    lines.append("\nLatency (from the histograms' buckets):")
+    for name, label in (
+        ("gen_ai.client.operation.duration", "call duration"),
+        ("gen_ai.client.operation.time_to_first_chunk", "time to first chunk"),
+    ):
+        points = [p for _, p in _points(reader, name)]
+        if points:
+            p50, p95 = _quantile(points, 0.5), _quantile(points, 0.95)
+            lines.append(f"  {label:<22} p50 <= {p50:.2f} s   p95 <= {p95:.2f} s")
 
     stops = _by(calls, "anthropic.message.stop_reason")
     lines.append("\nStop reasons (calls that returned a message):")
@@ -246,10 +270,7 @@ def run(seconds: float, port: int, scenario: str, seed: int) -> int:
         for t in threads:
             t.start()
         while any(t.is_alive() for t in threads):
-            for t in threads:
-                t.join(timeout=2.0)
-                if time.monotonic() - start > seconds + 30:
-                    break
+            time.sleep(min(2.0, max(0.1, seconds + 30 - (time.monotonic() - start))))
             print(_progress(reader, time.monotonic() - start), flush=True)
             if time.monotonic() - start > seconds + 30:
                 print("workload did not stop in time; summarising what was recorded")
