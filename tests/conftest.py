@@ -15,7 +15,8 @@ import anthropic
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -27,6 +28,19 @@ HAS_NATIVE_TRACING = SDK_VERSION >= (1, 14)
 API_KEY = "sk-ant-test-SECRET-KEY-0123456789"
 PROMPT = "PROMPT-TEXT-must-never-appear-in-telemetry"
 MODEL = "claude-sonnet-5-5"
+
+
+class OpenSpans(SpanProcessor):
+    """Tracks spans started and not yet ended, so every test can check that none is left open."""
+
+    def __init__(self) -> None:
+        self.open: dict[int, str] = {}
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self.open[span.context.span_id] = span.name
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.open.pop(span.context.span_id, None)
 
 
 @dataclass
@@ -81,15 +95,18 @@ def telemetry() -> Iterator[Telemetry]:
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    open_spans = OpenSpans()
+    tracer_provider.add_span_processor(open_spans)
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
     instrumentor = AnthropicInstrumentor()
     instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
     try:
         yield Telemetry(exporter, reader, tracer_provider, meter_provider)
+        gc.collect()  # streams dropped by the test end their spans when collected
+        assert open_spans.open == {}, f"spans left open: {sorted(open_spans.open.values())}"
     finally:
         instrumentor.uninstrument()
-        gc.collect()
         meter_provider.shutdown()
         tracer_provider.shutdown()
 
