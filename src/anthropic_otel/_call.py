@@ -30,18 +30,33 @@ _MAX_ID_LEN = 128
 MAX_PARSED_BODY = 1024 * 1024
 
 
-def operation_name(path: str) -> str:
-    """A short, stable `gen_ai.operation.name` for an API path: `chat` for messages, else from the path's shape."""
+def operation_name(method: str, path: str) -> str:
+    """A short, stable `gen_ai.operation.name` for an API request: `chat` for messages, else `<resource>.<verb>`
+    named after the SDK method (`batches.create`, `models.list`, `files.download`). Ids never appear in it."""
     path = path.split("?", 1)[0].rstrip("/")
     known = cat.OPERATIONS.get(path)
     if known is not None:
         return known
-    parts = [p for p in path.split("/") if p and p != "v1" and not _looks_like_id(p)]
-    return ".".join(parts[:3]) or "unknown"
+    parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["v1"]:
+        parts = parts[1:]
+    if parts[:2] == ["messages", "batches"]:
+        resource, rest = "batches", parts[2:]
+    elif parts and parts[0] in ("models", "files"):
+        resource, rest = parts[0], parts[1:]
+    else:
+        return "_OTHER"
+    method = method.upper()
+    if not rest:
+        verb = {"GET": "list", "POST": "upload" if resource == "files" else "create"}.get(method, "_OTHER")
+    elif len(rest) == 1:
+        verb = {"GET": "retrieve", "DELETE": "delete", "POST": "update"}.get(method, "_OTHER")
+    else:
+        verb = {"content": "download"}.get(rest[1], rest[1] if rest[1] in _ACTIONS else "_OTHER")
+    return f"{resource}.{verb}"
 
 
-def _looks_like_id(segment: str) -> bool:
-    return any(ch.isdigit() for ch in segment) or len(segment) > 32
+_ACTIONS = frozenset(("cancel", "results"))
 
 
 def provider_name(client: object) -> str:
@@ -153,7 +168,7 @@ class Call:
             url = "/" + url.split("://", 1)[1].partition("/")[2]
         self.path = url.split("?", 1)[0]
         self.method = str(getattr(options, "method", "post") or "post").upper()
-        self.operation = operation_name(self.path)
+        self.operation = operation_name(self.method, self.path)
         self.provider = provider_name(client)
         body = getattr(options, "json_data", None)
         body = body if isinstance(body, Mapping) else {}

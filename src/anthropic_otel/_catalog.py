@@ -285,11 +285,8 @@ ATTEMPT_SPAN_ATTRIBUTES: tuple[str, ...] = (
     *(ratelimit_attribute(kind, which) for kind in RATELIMIT_KINDS.values() for which in ("remaining", "limit")),
 )
 
-# The operation name for each API path (method-independent); unknown paths fall back to the path's shape.
+# The operation names of the Messages endpoints; other endpoints are named `<resource>.<verb>` (see `_call`).
 OPERATIONS: dict[str, str] = {
     "/v1/messages": OPERATION_CHAT,
     "/v1/messages/count_tokens": "count_tokens",
-    "/v1/messages/batches": "batches",
-    "/v1/models": "models",
-    "/v1/files": "files",
 }

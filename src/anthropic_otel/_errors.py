@@ -23,6 +23,10 @@ _ENUM_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 MAX_ERROR_BODY = 64 * 1024
 
 
+# Server-side error types that are worth retrying when they interrupt a stream (the SDK does not retry those).
+RETRYABLE_ERROR_TYPES = frozenset(("overloaded_error", "api_error", "rate_limit_error", "timeout_error"))
+
+
 def enum_value(value: object) -> str | None:
     """`value` if it is a plausible API enum value, `_OTHER` if it is a string that is not, else `None`."""
     if not isinstance(value, str) or not value:
