@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import anthropic
 import pytest
-from conftest import API_KEY, messages
 
 from anthropic_otel import classify
 from anthropic_otel.testing import Simulator
+from conftest import API_KEY, messages
 
 CASES = [
     # scenario, error_type, error_code, status, retryable
