@@ -8,6 +8,8 @@ Hook points (all present from anthropic 0.108 to 2.x):
   loop; returns the response whatever its status, or raises for a connection failure or timeout.
 - `BaseClient._calculate_retry_timeout`: the exact backoff the SDK sleeps before its next attempt.
 - `Stream._iter_events` / `AsyncStream._iter_events`: the server-sent events of a streamed body.
+- `anthropic._base_client.start_api_call_span` (>= 1.14 only): lets the `own` call-span mode keep the SDK from
+  starting a second call span; the SDK documents a `None` return as "no span" and carries on untraced.
 
 Every wrapper calls the SDK exactly as it was called and returns or raises exactly what it returned or raised;
 our own work is guarded so a bug of ours is logged once and the call goes on.
@@ -171,6 +173,13 @@ class Hooks:
             except Exception:
                 internal_error("recording a retry delay")
         return value
+
+    def native_span(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        """In `own` mode our call span replaces the SDK's: tell the SDK it has none for this call."""
+        call = _current_call.get()
+        if call is not None and self.config.call_span == "own":
+            return None
+        return wrapped(*args, **kwargs)
 
     # --- streamed bodies --------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from ._telemetry import Telemetry
 
 _INSTRUMENTS = ("anthropic >= 0.108, < 3",)
 
-# (module, class, method, name of the Hooks method). Where each one is and why: see `_hooks`.
+# (module, class or "" for a module function, name, Hooks method). Where each one is and why: see `_hooks`.
 HOOK_POINTS: tuple[tuple[str, str, str, str], ...] = (
     ("anthropic._base_client", "SyncAPIClient", "request", "request_sync"),
     ("anthropic._base_client", "AsyncAPIClient", "request", "request_async"),
@@ -25,6 +25,10 @@ HOOK_POINTS: tuple[tuple[str, str, str, str], ...] = (
     ("anthropic._base_client", "BaseClient", "_calculate_retry_timeout", "retry_timeout"),
     ("anthropic._streaming", "Stream", "_iter_events", "events_sync"),
     ("anthropic._streaming", "AsyncStream", "_iter_events", "events_async"),
+)
+# Present only on SDKs with native tracing (>= 1.14): its absence is expected, not worth a warning.
+OPTIONAL_HOOK_POINTS: tuple[tuple[str, str, str, str], ...] = (
+    ("anthropic._base_client", "", "start_api_call_span", "native_span"),
 )
 
 
@@ -36,7 +40,7 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """
 
     _hooks: Hooks | None = None
-    _placed: list[tuple[type, str, Any]]
+    _placed: list[tuple[Any, str, Any]]
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _INSTRUMENTS
@@ -54,12 +58,18 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._placed = []
         for module_name, class_name, method, hook_name in HOOK_POINTS:
             self._place(module_name, class_name, method, getattr(hooks, hook_name))
+        for module_name, class_name, method, hook_name in OPTIONAL_HOOK_POINTS:
+            self._place(module_name, class_name, method, getattr(hooks, hook_name), optional=True)
 
-    def _place(self, module_name: str, class_name: str, method: str, hook: Any) -> None:
+    def _place(self, module_name: str, class_name: str, method: str, hook: Any, optional: bool = False) -> None:
         try:
-            owner = getattr(importlib.import_module(module_name), class_name)
+            module = importlib.import_module(module_name)
+            owner = getattr(module, class_name) if class_name else module
             current = owner.__dict__.get(method)
             if current is None:
+                if optional:
+                    logger.debug("anthropic-otel: %s.%s absent on this anthropic version", module_name, method)
+                    return
                 raise AttributeError(f"{class_name}.{method} not found")
             if isinstance(current, wrapt.ObjectProxy) and getattr(current, "_self_anthropic_otel", False):
                 return  # already ours (a second instrumentor instance in the same process)
