@@ -1,0 +1,93 @@
+"""`anthropic-otel grafana generate …`: regenerate the dashboards, rules, tests and runbook with your settings."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import Config
+from .generate import drift, write
+
+# Flags with their own name; every other Config field is reachable with --set FIELD=VALUE.
+_FLAGS = {
+    "selector": "PromQL label matchers selecting your service's series, e.g. 'job=\"checkout\"'",
+    "slo": "availability objective on server-side failures, e.g. 0.995",
+    "group_by": "comma-separated labels alerts are split by (default: job)",
+    "runbook_url": "URL of runbook.md as your responders will open it",
+    "latency_threshold": "latency SLO threshold in seconds (a bucket boundary of the duration histogram)",
+    "ttft_threshold": "time-to-first-chunk SLO threshold in seconds (a bucket boundary)",
+    "rule_interval": "evaluation interval of the rule groups (default: the server's)",
+    "grafana_datasource_uid": "Prometheus datasource uid for Grafana-managed alerting",
+    "dashboard_uid_prefix": "prefix of the dashboards' uids and file names",
+}
+
+
+def _convert(cfg_field: dataclasses.Field[object], text: str) -> object:
+    hints = typing.get_type_hints(Config)
+    kind = hints[cfg_field.name]
+    if kind in (float, int, str):
+        return kind(text)
+    origin = typing.get_origin(kind)
+    args = typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        return None if text.lower() in ("", "none") else text
+    if origin is tuple and args[:1] == (str,):
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+    raise ValueError(f"{cfg_field.name} cannot be set from the command line")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    changes: dict[str, object] = {}
+    for name in _FLAGS:
+        value = getattr(args, name)
+        if value is not None:
+            changes[name] = _convert(fields[name], value)
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in fields:
+            raise SystemExit(f"--set {item!r}: expected FIELD=VALUE with FIELD one of {', '.join(sorted(fields))}")
+        changes[key] = _convert(fields[key], value)
+    return Config().replace(**changes)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="anthropic-otel grafana", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="write dashboards, rules, promtool tests, Grafana provisioning, runbook")
+    gen.add_argument("--out", type=Path, default=Path("grafana"), help="output directory (default: ./grafana)")
+    gen.add_argument("--check", action="store_true", help="write nothing; exit 1 if --out differs")
+    for name, text in _FLAGS.items():
+        gen.add_argument("--" + name.replace("_", "-"), dest=name, default=None, help=text)
+    gen.add_argument(
+        "--set", action="append", metavar="FIELD=VALUE", help="any other Config field, e.g. headroom_ratio=0.2"
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        cfg = config_from_args(args)
+        cfg.validate()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        problems = drift(cfg, args.out)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if problems:
+            print(f"{len(problems)} generated file(s) differ from {args.out}: regenerate", file=sys.stderr)
+            return 1
+        print(f"{args.out} is up to date")
+        return 0
+    written = write(cfg, args.out)
+    print(f"wrote {len(written)} files to {args.out}")
+    return 0
