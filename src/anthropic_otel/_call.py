@@ -490,6 +490,7 @@ class Call:
         base = self.base_attrs
 
         attrs = dict(base)
+        attrs[cat.GEN_AI_REQUEST_STREAM] = self.stream
         if self.server_address is not None:
             attrs[cat.SERVER_ADDRESS] = self.server_address
         if info is not None:

@@ -159,7 +159,7 @@ OPERATION_DURATION = Metric(
     "histogram",
     "s",
     "Duration of an SDK call, all attempts, backoff and (for streams) the whole stream included.",
-    (*_CALL_KEYS, ERROR_TYPE, SERVER_ADDRESS),
+    (*_CALL_KEYS, ERROR_TYPE, SERVER_ADDRESS, GEN_AI_REQUEST_STREAM),
     DURATION_BUCKETS,
 )
 TOKEN_USAGE = Metric(

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
-import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 DEFAULT_MIX = (
@@ -56,7 +58,7 @@ def _by(points: Iterable[tuple[dict[str, Any], Any]], *keys: str) -> Counter[tup
 
 def _quantile(points: list[Any], q: float) -> float:
     """The upper bound of the bucket holding quantile `q`, over histogram points sharing their buckets."""
-    bounds = [*points[0].explicit_bounds, float("inf")]
+    bounds: list[float] = [*(float(b) for b in points[0].explicit_bounds), float("inf")]
     counts = [sum(p.bucket_counts[i] for p in points) for i in range(len(bounds))]
     target, seen = q * sum(counts), 0
     for bound, count in zip(bounds, counts, strict=True):
@@ -258,10 +260,11 @@ def run(seconds: float, port: int, scenario: str, seed: int) -> int:
     server, server_thread = start_http_server(port, addr="127.0.0.1")
     AnthropicInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
 
-    with Simulator(scenario, seed=seed) as sim:
+    with contextlib.ExitStack() as stack:
+        sim = stack.enter_context(Simulator(scenario, seed=seed))
         print(f"simulator     {sim.base_url}  scenario {scenario}")
         print(f"metrics       http://127.0.0.1:{port}/metrics  (Prometheus format)")
-        prometheus = _start_prometheus(port)
+        prometheus = _start_prometheus(stack, port)
         print(f"workload      3 sync threads + 4 asyncio tasks, {seconds:.0f} s, sync/async, streaming and not\n")
         work = Workload(sim.base_url, seconds, seed)
         threads = [threading.Thread(target=work.run_sync, args=(i,), daemon=True) for i in range(3)]
@@ -286,39 +289,46 @@ def run(seconds: float, port: int, scenario: str, seed: int) -> int:
     return 0
 
 
-def _start_prometheus(metrics_port: int) -> Any:
-    if shutil.which("prometheus") is None:
-        print("alerts        `prometheus` is not on PATH: install it (Debian: apt-get install prometheus) to see"
-              " which of the shipped alerts fire")  # fmt: skip
+def _start_prometheus(stack: contextlib.ExitStack, metrics_port: int) -> Any:
+    """Prometheus with the shipped alert and recording rules (short demo windows), if it is installed."""
+    from anthropic_otel.grafana import prometheus as prom
+
+    if not prom.prometheus_available():
+        print(f"alerts        {prom.INSTALL_HINT}")
         return None
+    from anthropic_otel.grafana.config import demo_config
+    from anthropic_otel.grafana.rules import write_rules
+
     try:
-        from anthropic_otel.grafana import prometheus as prom
-    except ImportError:
-        return None
-    try:
-        instance = prom.start_demo_prometheus(f"127.0.0.1:{metrics_port}")
+        rules_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="anthropic-otel-demo-rules-")))
+        write_rules(rules_dir, demo_config())
+        server = stack.enter_context(prom.run_prometheus(rules_dir, f"127.0.0.1:{metrics_port}"))
     except Exception as exc:
         print(f"alerts        could not start prometheus: {exc}")
         return None
-    print(f"prometheus    {instance.url}  (shipped alert and recording rules loaded)")
-    return instance
+    print(f"prometheus    {server.url}  (shipped alert and recording rules, demo-length windows)")
+    return server
 
 
-def _report_alerts(instance: Any) -> None:
+def _report_alerts(server: Any) -> None:
+    # One more scrape and rule evaluation after the last calls.
+    time.sleep(3)
     try:
-        alerts = instance.alerts()
+        alerts = server.alerts(include_pending=True)
     except Exception as exc:
         print(f"\nAlerts: could not query prometheus: {exc}")
-    else:
-        print("\nAlerts (Prometheus, shipped rules):")
-        if not alerts:
-            print("  none pending or firing")
-        for alert in alerts:
-            labels = alert.get("labels", {})
-            extra = " ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in ("alertname", "severity"))
-            print(f"  {alert.get('state', '?'):<8} {labels.get('alertname')} [{labels.get('severity')}] {extra}")
-    finally:
-        instance.stop()
+        return
+    print("\nAlerts (Prometheus with the shipped rules):")
+    if not alerts:
+        print("  none pending or firing")
+    for alert in sorted(alerts, key=lambda a: (a.state != "firing", a.name)):
+        extra = " ".join(
+            f"{k}={v}" for k, v in sorted(alert.labels.items()) if k not in ("alertname", "severity") and v
+        )
+        print(f"  {alert.state:<8} {alert.name:<36} [{alert.labels.get('severity', '?')}] {extra}")
+        summary = alert.annotations.get("summary")
+        if summary:
+            print(f"           {summary}")
 
 
 def main(argv: list[str] | None = None) -> int:
