@@ -8,7 +8,7 @@ Point the real `anthropic` SDK at it and choose, per HTTP attempt, what the "API
     with Simulator("rate_limit:retry_after_ms=1,overloaded:retry_after_ms=1,ok") as sim:
         client = anthropic.Anthropic(base_url=sim.base_url, api_key="sk-ant-test", max_retries=2)
         message = client.messages.create(
-            model="claude-sonnet-4-5", max_tokens=64, messages=[{"role": "user", "content": "Hello"}]
+            model="claude-sonnet-4-6", max_tokens=64, messages=[{"role": "user", "content": "Hello"}]
         )
         assert message.stop_reason == "end_turn"
         assert [r.fault for r in sim.requests] == ["rate_limit", "overloaded", "ok"]
