@@ -190,3 +190,17 @@ def test_internal_failure_is_logged_once_and_the_call_goes_on(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "recording an attempt" in warnings[0].getMessage()
     assert telemetry.counter("anthropic.client.calls") == 3
+
+
+def test_noop_providers_place_no_hooks() -> None:
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.trace import NoOpTracerProvider
+
+    before = _originals()
+    instrumentor = AnthropicInstrumentor()
+    instrumentor.instrument(tracer_provider=NoOpTracerProvider(), meter_provider=NoOpMeterProvider())
+    try:
+        assert _originals() == before, "nothing would be recorded, so nothing is wrapped"
+    finally:
+        instrumentor.uninstrument()
+    assert _originals() == before

@@ -60,12 +60,21 @@ _ACTIONS = frozenset(("cancel", "results"))
 
 
 def provider_name(client: object) -> str:
-    names = " ".join(klass.__name__ for klass in type(client).__mro__)
-    if "Bedrock" in names:
-        return cat.PROVIDER_BEDROCK
-    if "Vertex" in names:
-        return cat.PROVIDER_VERTEX
-    return cat.PROVIDER_ANTHROPIC
+    klass = type(client)
+    provider = _providers.get(klass)
+    if provider is None:
+        names = " ".join(k.__name__ for k in klass.__mro__)
+        if "Bedrock" in names:
+            provider = cat.PROVIDER_BEDROCK
+        elif "Vertex" in names:
+            provider = cat.PROVIDER_VERTEX
+        else:
+            provider = cat.PROVIDER_ANTHROPIC
+        _providers[klass] = provider
+    return provider
+
+
+_providers: dict[type, str] = {}
 
 
 def _get(obj: object, name: str) -> Any:
@@ -111,7 +120,7 @@ class Attempt:
         retry_after = _retry_after(headers)
         if retry_after is not None:
             span.set_attribute(cat.ANTHROPIC_RETRY_AFTER, retry_after)
-        self.call.record_ratelimits(headers, span, self.ctx)
+        self.call.record_ratelimits(headers, span)
         if status >= 400:
             self.info = classify_response(status, headers, body)
         self._done()
@@ -291,26 +300,24 @@ class Call:
         ctx = cause.ctx if cause is not None else self.span_ctx
         self.telemetry.retry_delay.record(seconds, attrs, context=ctx)
 
-    def record_ratelimits(self, headers: Mapping[str, str], span: Span, ctx: Context) -> None:
-        for header, kind in cat.RATELIMIT_KINDS.items():
-            for which in ("remaining", "limit"):
-                raw = headers.get(f"anthropic-ratelimit-{header}-{which}")
-                if raw is None:
-                    continue
-                try:
-                    value = int(raw)
-                except ValueError:
-                    continue
-                if value < 0:
-                    continue
-                span.set_attribute(cat.ratelimit_attribute(kind, which), value)
-                attrs = {cat.GEN_AI_PROVIDER_NAME: self.provider, cat.ANTHROPIC_RATELIMIT_KIND: kind}
-                if self.model is not None:
-                    attrs[cat.GEN_AI_REQUEST_MODEL] = self.model
-                if self.server_address is not None:
-                    attrs[cat.SERVER_ADDRESS] = self.server_address
-                gauge = self.telemetry.ratelimit_remaining if which == "remaining" else self.telemetry.ratelimit_limit
-                gauge.set(value, attrs, context=ctx)
+    def record_ratelimits(self, headers: Mapping[str, str], span: Span) -> None:
+        found: dict[str, int] = {}
+        gauges = self.telemetry.ratelimits
+        for header, kind, which, attribute in _RATELIMIT_HEADERS:
+            raw = headers.get(header)
+            if raw is None:
+                continue
+            try:
+                value = int(raw)
+            except ValueError:
+                continue
+            if value < 0:
+                continue
+            found[attribute] = value
+            values = gauges.remaining if which == "remaining" else gauges.limit
+            gauges.set(values, (self.provider, self.model, self.server_address, kind), value)
+        if found:
+            span.set_attributes(found)
 
     def last_response_closed(self) -> bool:
         return bool(getattr(self.last_response, "is_closed", True))
@@ -525,6 +532,11 @@ class Call:
                 tel.token_usage.record(value, points, context=ctx)
 
 
+_RATELIMIT_HEADERS = tuple(
+    (f"anthropic-ratelimit-{header}-{which}", kind, which, cat.ratelimit_attribute(kind, which))
+    for header, kind in cat.RATELIMIT_KINDS.items()
+    for which in ("remaining", "limit")
+)
 _USAGE_ATTRIBUTES = (
     ("input_tokens", cat.GEN_AI_USAGE_INPUT_TOKENS),
     ("output_tokens", cat.GEN_AI_USAGE_OUTPUT_TOKENS),

@@ -2,7 +2,8 @@
 
 Classification is by HTTP status and response body, never by exception class: the SDK picks the class from
 the status alone, so a 403 `billing_error` and a 403 `permission_error` are both `PermissionDeniedError`.
-Nothing here imports the SDK.
+Errors in Amazon Bedrock's and Google Vertex AI's own shapes are mapped into the same `error.type` values (see
+`BEDROCK_ERROR_TYPES`, `VERTEX_ERROR_TYPES` and docs/platforms.md). Nothing here imports the SDK.
 """
 
 from __future__ import annotations
@@ -25,6 +26,44 @@ MAX_ERROR_BODY = 64 * 1024
 
 # Server-side error types that are worth retrying when they interrupt a stream (the SDK does not retry those).
 RETRYABLE_ERROR_TYPES = frozenset(("overloaded_error", "api_error", "rate_limit_error", "timeout_error"))
+
+# Amazon Bedrock names its errors in the `x-amzn-errortype` header (`ThrottlingException:<namespace>`) and, in a
+# response stream, in exception frames (`throttlingException`, which the SDK turns into an SSE `error` event).
+# Each becomes the first-party `error.type` it means; the Bedrock name is kept as `anthropic.error.code`.
+BEDROCK_ERROR_TYPES: dict[str, str] = {
+    "ThrottlingException": "rate_limit_error",
+    "ServiceQuotaExceededException": "rate_limit_error",
+    "ModelNotReadyException": "overloaded_error",
+    "ServiceUnavailableException": "overloaded_error",
+    "InternalServerException": "api_error",
+    "ModelErrorException": "api_error",
+    "ModelStreamErrorException": "api_error",
+    "ModelTimeoutException": "timeout_error",
+    "ValidationException": "invalid_request_error",
+    "AccessDeniedException": "permission_error",
+    "UnrecognizedClientException": "authentication_error",
+    "InvalidSignatureException": "authentication_error",
+    "ExpiredTokenException": "authentication_error",
+    "ResourceNotFoundException": "not_found_error",
+}
+# Google Vertex AI's own errors are `{"error": {"code", "message", "status"}}` with a google.rpc.Code name as
+# `status` (Anthropic's errors it passes through unchanged). The Google status is kept as `anthropic.error.code`.
+VERTEX_ERROR_TYPES: dict[str, str] = {
+    "RESOURCE_EXHAUSTED": "rate_limit_error",
+    "UNAVAILABLE": "overloaded_error",
+    "INTERNAL": "api_error",
+    "UNKNOWN": "api_error",
+    "DEADLINE_EXCEEDED": "timeout_error",
+    "INVALID_ARGUMENT": "invalid_request_error",
+    "FAILED_PRECONDITION": "invalid_request_error",
+    "OUT_OF_RANGE": "invalid_request_error",
+    "PERMISSION_DENIED": "permission_error",
+    "UNAUTHENTICATED": "authentication_error",
+    "NOT_FOUND": "not_found_error",
+    "ABORTED": "conflict_error",
+    "ALREADY_EXISTS": "conflict_error",
+}
+AMZN_ERROR_TYPE_HEADER = "x-amzn-errortype"
 
 
 def enum_value(value: object) -> str | None:
@@ -57,8 +96,22 @@ class ErrorInfo:
     retryable: bool = False
 
 
+def bedrock_error(name: object) -> tuple[str | None, str | None]:
+    """(`error.type`, code) for a Bedrock error name, from the header (`Name:<namespace>`) or a stream frame."""
+    if not isinstance(name, str) or not name:
+        return None, None
+    name = name.partition(":")[0].strip()
+    name = name[:1].upper() + name[1:]
+    code = enum_value(name)
+    return BEDROCK_ERROR_TYPES.get(name), code
+
+
 def parse_error_body(body: object) -> tuple[str | None, str | None]:
-    """(`error.type`, `error_code`) from an error body: a dict, JSON text or bytes. Never raises."""
+    """(`error.type`, `error_code`) from an error body: a dict, JSON text or bytes. Never raises.
+
+    Understands the first-party API's errors, Vertex AI's Google errors (also as the one-element list Google's
+    streaming endpoints send) and Bedrock's exception names where the SDK puts them in an `error` event.
+    """
     if isinstance(body, (bytes, bytearray, memoryview, str)):
         if len(body) > MAX_ERROR_BODY:
             return None, None
@@ -66,6 +119,8 @@ def parse_error_body(body: object) -> tuple[str | None, str | None]:
             body = json.loads(bytes(body) if isinstance(body, memoryview) else body)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return None, None
+    if isinstance(body, list) and len(body) == 1:
+        body = body[0]
     if not isinstance(body, dict):
         return None, None
     error: Any = body.get("error")
@@ -79,12 +134,31 @@ def parse_error_body(body: object) -> tuple[str | None, str | None]:
     code = enum_value(details.get("error_code")) if isinstance(details, dict) else None
     if code is None:
         code = enum_value(error.get("error_code"))
+    if error_type is not None:
+        # A Bedrock exception frame, as the SDK's decoder hands it on: `{"type": "throttlingException"}`.
+        mapped, bedrock_code = bedrock_error(error_type)
+        if mapped is not None:
+            return mapped, code or bedrock_code
+    else:
+        google_status = error.get("status")
+        if isinstance(google_status, str) and google_status:
+            return VERTEX_ERROR_TYPES.get(google_status), code or enum_value(google_status)
+    return error_type, code
+
+
+def _platform_info(headers: Mapping[str, str] | None, body: object) -> tuple[str | None, str | None]:
+    """(`error.type`, code) from the body, else from Bedrock's `x-amzn-errortype` header."""
+    error_type, code = parse_error_body(body) if body is not None else (None, None)
+    if error_type is None and headers is not None:
+        mapped, amzn_code = bedrock_error(headers.get(AMZN_ERROR_TYPE_HEADER))
+        if amzn_code is not None:
+            return mapped, code or amzn_code
     return error_type, code
 
 
 def classify_response(status: int, headers: Mapping[str, str] | None, body: object) -> ErrorInfo:
     """Classify an HTTP error response. `body` may be `None` when it could not be read."""
-    error_type, code = parse_error_body(body) if body is not None else (None, None)
+    error_type, code = _platform_info(headers, body)
     return ErrorInfo(
         error_type=error_type or str(status),
         error_code=code,
@@ -104,7 +178,7 @@ def classify_exception(exc: BaseException) -> ErrorInfo:
     if isinstance(status, int) and "APIStatusError" in names:
         response = getattr(exc, "response", None)
         headers = getattr(response, "headers", None)
-        error_type, code = parse_error_body(getattr(exc, "body", None))
+        error_type, code = _platform_info(headers, getattr(exc, "body", None))
         if error_type is None:
             error_type = enum_value(getattr(exc, "type", None))
         if code is None:

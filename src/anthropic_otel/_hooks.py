@@ -284,7 +284,8 @@ def _peek_error_body(response: Any) -> object:
 
 def _responded(call: Call, attempt: Any, response: Any, body: object) -> None:
     status = response.status_code
-    attempt.responded(status, response.headers, body)
+    # One pass over the headers; every lookup after that is a plain dict lookup (keys are lower case).
+    attempt.responded(status, dict(response.headers.items()), body)
     call.last_response = response
     if 200 <= status < 300 and not response.is_closed:
         _streams.attach(response, call)

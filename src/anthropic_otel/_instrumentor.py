@@ -56,6 +56,10 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             return
         self._hooks = hooks
         self._placed = []
+        if telemetry.is_noop:
+            # Explicitly no-op providers: nothing would be recorded, so cost the application nothing.
+            logger.info("anthropic-otel: no-op tracer and meter providers; no hooks placed")
+            return
         for module_name, class_name, method, hook_name in HOOK_POINTS:
             self._place(module_name, class_name, method, getattr(hooks, hook_name))
         for module_name, class_name, method, hook_name in OPTIONAL_HOOK_POINTS:

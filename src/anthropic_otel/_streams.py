@@ -51,6 +51,9 @@ class _Body:
     def __init__(self, body: Any, call: Call) -> None:
         self._otel_body = body
         self._otel_call = call
+        # The SDK (>= 1.14) looks this up on the body for every event; a real attribute spares the
+        # `__getattr__` fallback (and its AttributeError) per event.
+        self.stream_observer = getattr(body, "stream_observer", None)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._otel_body, name)
@@ -128,29 +131,31 @@ def _wrapper_class(response: object, body: object) -> type:
 def observe_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
     """Pass the server-sent events of a streamed body through, noting the ones that matter."""
     call.sse_seen = True
+    first = True
     for sse in events:
         name = sse.event
-        if name == "content_block_delta":
-            if not call.first_chunk_ns:
-                call.first_chunk_ns = time.time_ns()
-        elif name in _RARE_EVENTS:
+        if name in _RARE_EVENTS:
             try:
                 call.sse_event(name, sse.data)
             except Exception:
                 internal_error("reading a stream event")
+        elif first and name == "content_block_delta":
+            call.first_chunk_ns = time.time_ns()
+            first = False
         yield sse
 
 
 async def observe_events_async(events: AsyncIterator[Any], call: Call) -> AsyncIterator[Any]:
     call.sse_seen = True
+    first = True
     async for sse in events:
         name = sse.event
-        if name == "content_block_delta":
-            if not call.first_chunk_ns:
-                call.first_chunk_ns = time.time_ns()
-        elif name in _RARE_EVENTS:
+        if name in _RARE_EVENTS:
             try:
                 call.sse_event(name, sse.data)
             except Exception:
                 internal_error("reading a stream event")
+        elif first and name == "content_block_delta":
+            call.first_chunk_ns = time.time_ns()
+            first = False
         yield sse

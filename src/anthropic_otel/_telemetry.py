@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Callable, Iterable
 
 from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
 
 from . import _catalog as cat
 from ._version import __version__
@@ -25,15 +27,58 @@ class Telemetry:
         self.retry_delay = _histogram(meter, cat.RETRY_DELAY)
         self.calls = meter.create_counter(cat.CALLS.name, cat.CALLS.unit, cat.CALLS.description)
         self.attempts = meter.create_counter(cat.ATTEMPTS.name, cat.ATTEMPTS.unit, cat.ATTEMPTS.description)
-        self.ratelimit_remaining = _gauge(meter, cat.RATELIMIT_REMAINING)
-        self.ratelimit_limit = _gauge(meter, cat.RATELIMIT_LIMIT)
+        # Rate-limit headroom: the last header value per series, reported when the reader collects. Eight
+        # synchronous gauge points per attempt cost more than the rest of an attempt's telemetry together.
+        self.ratelimits = RateLimitGauges()
+        for metric, values in ((cat.RATELIMIT_REMAINING, "remaining"), (cat.RATELIMIT_LIMIT, "limit")):
+            meter.create_observable_gauge(
+                metric.name, [self.ratelimits.callback(values)], metric.unit, metric.description
+            )
+        self.is_noop = isinstance(self.tracer, trace.NoOpTracer) and isinstance(meter, metrics.NoOpMeter)
+
+
+# (provider, model, server address, kind): the attributes of one rate-limit series.
+SeriesKey = tuple[str, "str | None", "str | None", str]
+
+
+class RateLimitGauges:
+    """The last `anthropic-ratelimit-*` values seen, per series (models times kinds: a bounded set)."""
+
+    def __init__(self) -> None:
+        self.remaining: dict[SeriesKey, int] = {}
+        self.limit: dict[SeriesKey, int] = {}
+        self._attributes: dict[SeriesKey, dict[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def set(self, values: dict[SeriesKey, int], key: SeriesKey, value: int) -> None:
+        if key in values:
+            values[key] = value  # replacing a value never resizes the dict a collection may be reading
+            return
+        with self._lock:
+            values[key] = value
+
+    def callback(self, which: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            with self._lock:
+                items = list((self.remaining if which == "remaining" else self.limit).items())
+            return [Observation(value, self._attributes_of(key)) for key, value in items]
+
+        return observe
+
+    def _attributes_of(self, key: SeriesKey) -> dict[str, str]:
+        attributes = self._attributes.get(key)
+        if attributes is None:
+            provider, model, server, kind = key
+            attributes = {cat.GEN_AI_PROVIDER_NAME: provider, cat.ANTHROPIC_RATELIMIT_KIND: kind}
+            if model is not None:
+                attributes[cat.GEN_AI_REQUEST_MODEL] = model
+            if server is not None:
+                attributes[cat.SERVER_ADDRESS] = server
+            self._attributes[key] = attributes
+        return attributes
 
 
 def _histogram(meter: metrics.Meter, metric: cat.Metric) -> metrics.Histogram:
     return meter.create_histogram(
         metric.name, metric.unit, metric.description, explicit_bucket_boundaries_advisory=metric.buckets
     )
-
-
-def _gauge(meter: metrics.Meter, metric: cat.Metric) -> Any:
-    return meter.create_gauge(metric.name, metric.unit, metric.description)

@@ -38,9 +38,67 @@ def estimate_input_tokens(body: Mapping[str, Any]) -> int:
     return max(1, total // 4)
 
 
-def reply_pieces(count: int) -> list[str]:
-    """`count` text deltas (at least one) of a reply that never echoes the prompt."""
-    return [_WORDS[i % len(_WORDS)] for i in range(max(1, count))]
+def reply_pieces(count: int, body: Mapping[str, Any] | None = None) -> list[str]:
+    """`count` text deltas (at least one) of a reply that never echoes the prompt.
+
+    For a structured-output request (`output_config.format`, or the beta `output_format`, of type `json_schema`)
+    the reply is instead the smallest JSON document of the schema, split into `count` deltas.
+    """
+    count = max(1, count)
+    schema = output_schema(body) if body is not None else None
+    if schema is None:
+        return [_WORDS[i % len(_WORDS)] for i in range(count)]
+    text = json.dumps(schema_instance(schema, schema), separators=(",", ":"))
+    size = -(-len(text) // count)
+    return [text[i : i + size] for i in range(0, len(text), size)] or [text]
+
+
+def output_schema(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The JSON schema a structured-output request asks the reply to follow, if any."""
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, Mapping) else None
+    if fmt is None:
+        fmt = body.get("output_format")
+    schema = fmt.get("schema") if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema" else None
+    return schema if isinstance(schema, Mapping) else None
+
+
+_EMPTY: dict[str, Any] = {"string": "", "integer": 0, "number": 0, "boolean": False, "array": [], "null": None}
+
+
+def schema_instance(schema: Mapping[str, Any], root: Mapping[str, Any], depth: int = 0) -> Any:
+    """The smallest value valid for a (simple) JSON schema: every property present, empty or zero values,
+    the first `enum` value, the first `anyOf`/`oneOf` branch, `$ref` to the same document followed."""
+    if depth > 32:
+        return None
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part) if isinstance(target, Mapping) else None
+        return schema_instance(target, root, depth + 1) if isinstance(target, Mapping) else None
+    if "const" in schema:
+        return schema["const"]
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return enum[0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        branches = schema.get(key)
+        if isinstance(branches, list) and branches and isinstance(branches[0], Mapping):
+            return schema_instance(branches[0], root, depth + 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    properties = schema.get("properties")
+    if kind == "object" or isinstance(properties, Mapping):
+        props = properties if isinstance(properties, Mapping) else {}
+        return {str(k): schema_instance(v, root, depth + 1) for k, v in props.items() if isinstance(v, Mapping)}
+    if isinstance(kind, str) and kind in _EMPTY:
+        minimum = schema.get("minimum")
+        if kind in ("integer", "number") and isinstance(minimum, int | float) and minimum > 0:
+            return minimum
+        return [] if kind == "array" else _EMPTY[kind]
+    return None
 
 
 @dataclass

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ._platforms import AWS_ERRORS, AWS_STREAM_EXCEPTIONS, GCP_ERRORS, GCP_PASSTHROUGH
+
 Kind = Literal["message", "error", "text_error", "stream_error", "stream_cut", "drop", "drop_mid_stream"]
 ParamValue = int | float | str | bool
 
@@ -31,9 +33,13 @@ _PARAM_TYPES: dict[str, type] = {
     "code": str,
     "type": str,
     "status": int,
+    "aws": str,
+    "gcp": str,
 }
 _MESSAGE_PARAMS = frozenset({"deltas", "interval", "delay", "cache_read", "cache_creation"})
-_ERROR_PARAMS = frozenset({"retry_after", "retry_after_ms", "should_retry", "message", "code"})
+# `aws=` / `gcp=` choose the error Bedrock / Vertex send instead of the one the fault maps to.
+_PLATFORM_PARAMS = frozenset({"aws", "gcp"})
+_ERROR_PARAMS = frozenset({"retry_after", "retry_after_ms", "should_retry", "message", "code"}) | _PLATFORM_PARAMS
 _TEXT_ERROR_PARAMS = frozenset({"retry_after", "retry_after_ms", "should_retry"})
 
 
@@ -55,7 +61,7 @@ class FaultSpec:
 def _error(
     name: str, http_status: int, error_type: str, message: str, description: str, **extra: ParamValue
 ) -> FaultSpec:
-    params = _ERROR_PARAMS | set(extra)
+    params = _ERROR_PARAMS | {"status"} | set(extra)
     return FaultSpec(
         name, "error", http_status, error_type, message, params=params, defaults=extra, description=description
     )
@@ -217,6 +223,17 @@ def _parse_step(text: str) -> Step:
         params[key] = _convert(text, key, raw.strip())
     if name == "billing" and params.get("status", 402) not in (402, 403):
         raise ScenarioError(f"step {text!r}: billing status must be 402 or 403")
+    status = params.get("status")
+    if isinstance(status, int) and not 400 <= status <= 599:
+        raise ScenarioError(f"step {text!r}: status must be an HTTP error status (400-599)")
+    aws = params.get("aws")
+    if aws is not None and aws not in AWS_ERRORS and aws not in AWS_STREAM_EXCEPTIONS:
+        known = ", ".join(sorted(AWS_ERRORS))
+        raise ScenarioError(f"step {text!r}: aws={aws!r} is not a Bedrock error; known: {known}")
+    gcp = params.get("gcp")
+    if gcp is not None and gcp not in GCP_ERRORS and gcp != GCP_PASSTHROUGH:
+        known = ", ".join(sorted(GCP_ERRORS))
+        raise ScenarioError(f"step {text!r}: gcp={gcp!r} is not a Google status; known: {known}, {GCP_PASSTHROUGH}")
     return Step(name, params)
 
 

@@ -1,4 +1,5 @@
-"""The simulator: a stdlib HTTP server speaking the Anthropic Messages API, with a fault chosen per HTTP attempt."""
+"""The simulator: a stdlib HTTP server speaking the Anthropic API (Messages, Message Batches, Models, Files) and
+its Amazon Bedrock and Google Vertex AI forms, with a fault chosen per HTTP attempt."""
 
 from __future__ import annotations
 
@@ -12,13 +13,26 @@ import socket
 import socketserver
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from ._platforms import (
+    Platform,
+    PlatformError,
+    aws_stream_exception,
+    bedrock_chunk,
+    bedrock_error,
+    bedrock_exception,
+    platform_of_path,
+    platform_route,
+    vertex_error,
+)
+from ._resources import Outcome, Store, list_models, parse_multipart, retrieve_model
 from ._responses import (
     BAD_GATEWAY_TEXT,
     TOO_LARGE_HTML,
@@ -39,6 +53,9 @@ log = logging.getLogger("anthropic_otel.testing")
 
 MESSAGES_PATH = "/v1/messages"
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
+BATCHES_PATH = "/v1/messages/batches"
+MODELS_PATH = "/v1/models"
+FILES_PATH = "/v1/files"
 SCENARIO_HEADER = "x-sim-scenario"
 RETRY_COUNT_HEADER = "x-stainless-retry-count"
 _STATUS_PHRASES = {529: "Overloaded"}
@@ -51,6 +68,9 @@ class ReceivedRequest:
 
     `fault` is a fault name, or `not_found` (unknown path), `invalid_request` (body not a valid request) or
     `invalid_scenario` (unparseable `x-sim-scenario`). `status` is None when no status line was sent (`drop`).
+    `platform` is `anthropic`, `bedrock` or `vertex` (by path); `endpoint` names what was asked for, like the
+    SDK method: `messages`, `count_tokens`, `batches.create`, `models.list`, `files.download`, ... (empty for an
+    unknown path). For a file upload `body` is `{"filename", "mime_type", "size_bytes"}`.
     """
 
     method: str
@@ -62,9 +82,13 @@ class ReceivedRequest:
     status: int | None = None
     request_id: str = ""
     scenario: str = field(default="", repr=False)
+    platform: str = "anthropic"
+    endpoint: str = ""
 
     @property
     def stream(self) -> bool:
+        if self.path.split("?", 1)[0].endswith(("/invoke-with-response-stream", ":streamRawPredict")):
+            return True
         return self.body is not None and self.body.get("stream") is True
 
 
@@ -99,6 +123,7 @@ class Simulator:
         allow_non_loopback: bool = False,
         on_request: Callable[[ReceivedRequest], None] | None = None,
         max_recorded: int = 10_000,
+        batch_seconds: float = 0.0,
     ) -> None:
         if not allow_non_loopback and not is_loopback(host):
             raise ValueError(f"refusing to listen on non-loopback host {host!r} (pass allow_non_loopback=True)")
@@ -107,6 +132,7 @@ class Simulator:
         self._requested_port = port
         self.ratelimits = ratelimits if ratelimits is not None else RateLimits()
         self._tracker = RateTracker(self.ratelimits)
+        self.store = Store(batch_seconds=batch_seconds)
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self._requests: list[ReceivedRequest] = []
@@ -195,10 +221,20 @@ class Simulator:
             return list(self._requests)
 
     def clear(self) -> None:
-        """Forget the received requests and restart the rate-limit window."""
+        """Forget the received requests, batches and files, and restart the rate-limit window."""
         with self._requests_lock:
             self._requests.clear()
         self._tracker.reset()
+        self.store.clear()
+
+    @property
+    def batch_seconds(self) -> float:
+        """How long a new message batch stays `in_progress` (0: it has ended by the first read)."""
+        return self.store.batch_seconds
+
+    @batch_seconds.setter
+    def batch_seconds(self, seconds: float) -> None:
+        self.store.batch_seconds = float(seconds)
 
     def __repr__(self) -> str:
         where = self.base_url if self._server is not None else "not started"
@@ -257,6 +293,65 @@ class _Server(ThreadingHTTPServer):
         log.debug("simulator: error serving %s", client_address, exc_info=True)
 
 
+@dataclass(frozen=True)
+class _Route:
+    """What a request asks for: its platform, endpoint and the id or model in its path."""
+
+    platform: Platform
+    endpoint: str
+    model: str = ""
+    stream: bool = False
+    resource_id: str = ""
+
+    @property
+    def messages(self) -> bool:
+        return self.endpoint in ("messages", "count_tokens")
+
+
+def _route(method: str, path: str) -> _Route | None:
+    """The endpoint `method path` names, or None for an unknown one."""
+    on_platform = platform_route(method, path)
+    if on_platform is not None:
+        return _Route(on_platform.platform, on_platform.endpoint, on_platform.model, on_platform.stream)
+    if path == MESSAGES_PATH:
+        return _Route("anthropic", "messages") if method == "POST" else None
+    if path == COUNT_TOKENS_PATH:
+        return _Route("anthropic", "count_tokens") if method == "POST" else None
+    for prefix, resource, collection in (
+        (BATCHES_PATH, "batches", {"POST": "create", "GET": "list"}),
+        (MODELS_PATH, "models", {"GET": "list"}),
+        (FILES_PATH, "files", {"POST": "upload", "GET": "list"}),
+    ):
+        if path == prefix:
+            verb = collection.get(method)
+            return _Route("anthropic", f"{resource}.{verb}") if verb else None
+        if not path.startswith(prefix + "/"):
+            continue
+        parts = path[len(prefix) + 1 :].split("/")
+        item = unquote(parts[0])
+        if not item:
+            return None
+        if len(parts) == 1:
+            verbs = {"GET": "retrieve"} if resource == "models" else {"GET": "retrieve", "DELETE": "delete"}
+        elif len(parts) == 2 and resource == "batches":
+            verbs = {"cancel": {"POST": "cancel"}, "results": {"GET": "results"}}.get(parts[1], {})
+        elif len(parts) == 2 and resource == "files" and parts[1] == "content":
+            verbs = {"GET": "download"}
+        else:
+            verbs = {}
+        verb = verbs.get(method)
+        return _Route("anthropic", f"{resource}.{verb}", resource_id=item) if verb else None
+    return None
+
+
+_REQUEST_ID_PREFIX = {"anthropic": "req_sim_", "vertex": "req_vrtx_sim_"}
+# Endpoints whose request has no JSON body.
+_NO_JSON_BODY = frozenset(
+    ("batches.list", "batches.retrieve", "batches.cancel", "batches.delete", "batches.results", "models.list",
+     "models.retrieve", "files.upload", "files.list", "files.retrieve", "files.delete", "files.download")
+)  # fmt: skip
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "anthropic-otel-simulator"
@@ -279,7 +374,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._headers_sent = False
-        self._request_id = new_id("req_sim_")
+        self._platform: Platform = platform_of_path(urlsplit(self.path).path)
+        self._request_id = (
+            str(uuid.uuid4()) if self._platform == "bedrock" else new_id(_REQUEST_ID_PREFIX[self._platform])
+        )
         try:
             self._dispatch()
         except OSError:  # the client went away
@@ -318,44 +416,57 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         sim = self.server.simulator
-        path = urlsplit(self.path).path.rstrip("/") or "/"
+        split = urlsplit(self.path)
+        path = split.path.rstrip("/") or "/"
+        query = parse_qs(split.query)
         headers = {k.lower(): v for k, v in self.headers.items()}
         retry_count = _int(headers.get(RETRY_COUNT_HEADER))
         scenario_text = headers.get(SCENARIO_HEADER, "").strip()
+        route = _route(self.command, path)
+        endpoint = route.endpoint if route is not None else ""
 
         def record(fault: str, status: int | None, body: dict[str, Any] | None = None) -> None:
             sim._record(
                 ReceivedRequest(
                     self.command, self.path, headers, body, retry_count, fault, status, self._request_id,
-                    scenario_text or str(sim.scenario),
+                    scenario_text or str(sim.scenario), self._platform, endpoint,
                 )
             )  # fmt: skip
+
+        def invalid(message: str, body: dict[str, Any] | None = None) -> None:
+            record("invalid_request", self._error_status(400, "invalid_request_error"), body)
+            self._send_error(400, "invalid_request_error", message)
 
         try:
             raw = self._read_body()
         except ValueError as exc:
             self.close_connection = True
-            record("invalid_request", 400)
-            self._send_json(400, error_body("invalid_request_error", f"unreadable request body: {exc}", self._rid))
+            invalid(f"unreadable request body: {exc}")
             return
-        if self.command != "POST" or path not in (MESSAGES_PATH, COUNT_TOKENS_PATH):
-            record("not_found", 404)
-            self._send_json(404, error_body("not_found_error", f"{self.command} {path}: not found", self._rid))
+        if route is None:
+            record("not_found", self._error_status(404, "not_found_error"))
+            self._send_error(404, "not_found_error", f"{self.command} {path}: not found")
             return
-        try:
-            body = json.loads(raw) if raw.strip() else None
-        except ValueError as exc:
-            record("invalid_request", 400)
-            self._send_json(
-                400, error_body("invalid_request_error", f"request body is not valid JSON: {exc}", self._rid)
-            )
-            return
-        problem = _problem(path, body)
-        if problem is not None or not isinstance(body, dict):
-            record("invalid_request", 400, body if isinstance(body, dict) else None)
-            message = problem or ("request body must be a JSON object" if raw.strip() else "request body is empty")
-            self._send_json(400, error_body("invalid_request_error", message, self._rid))
-            return
+        body: Any = None
+        self._upload: tuple[str, str, bytes] | None = None
+        if route.endpoint == "files.upload":
+            self._upload = parse_multipart(headers.get("content-type", ""), raw)
+            if self._upload is None:
+                invalid("file: Field required (multipart/form-data with a `file` part)")
+                return
+            filename, mime_type, content = self._upload
+            body = {"filename": filename, "mime_type": mime_type, "size_bytes": len(content)}
+        elif route.endpoint not in _NO_JSON_BODY:
+            try:
+                body = json.loads(raw) if raw.strip() else None
+            except ValueError as exc:
+                invalid(f"request body is not valid JSON: {exc}")
+                return
+            problem = _problem(route, body)
+            if problem is not None or not isinstance(body, dict):
+                message = problem or ("request body must be a JSON object" if raw.strip() else "request body is empty")
+                invalid(message, body if isinstance(body, dict) else None)
+                return
         try:
             scenario = Scenario.parse(scenario_text) if scenario_text else sim.scenario
         except ScenarioError as exc:
@@ -364,10 +475,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(500, error_body("api_error", message, self._rid), {"x-should-retry": "false"})
             return
         step = sim._draw(scenario, retry_count)
-        sim._tracker.use(requests=1)
-        streaming = body.get("stream") is True and path == MESSAGES_PATH
-        record(step.name, _planned_status(step, streaming), body)
-        self._serve(step, body, streaming, count_tokens=path == COUNT_TOKENS_PATH)
+        streaming = route.endpoint == "messages" and (route.stream or (body or {}).get("stream") is True)
+        outcome: Outcome | None = None
+        if route.messages:
+            sim._tracker.use(requests=1)
+        elif _serves_endpoint(step, streaming):
+            outcome = self._resource(route, body, query, headers)
+        record(step.name, self._planned_status(step, streaming, outcome), body)
+        self._serve(step, route, body or {}, streaming, outcome)
 
     @property
     def _rid(self) -> str:
@@ -375,7 +490,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # faults
 
-    def _serve(self, step: Step, body: dict[str, Any], streaming: bool, count_tokens: bool) -> None:
+    def _serve(self, step: Step, route: _Route, body: dict[str, Any], streaming: bool, outcome: Outcome | None) -> None:
         spec = step.spec
         kind = spec.kind
         if kind == "drop":
@@ -385,46 +500,69 @@ class _Handler(BaseHTTPRequestHandler):
             status = int(step.number("status", spec.status))
             message = str(step.get("message") or spec.message)
             code = step.get("code")
-            error = error_body(spec.error_type, message, self._rid, str(code) if code else None)
-            self._send_json(status, error, _error_headers(step))
+            self._send_error(status, spec.error_type, message, str(code) if code else None, step)
             return
         if kind == "text_error":
             text, ctype = (TOO_LARGE_HTML, "text/html") if spec.status == 413 else (BAD_GATEWAY_TEXT, "text/plain")
-            self._send(spec.status, text.encode(), ctype, _error_headers(step))
+            # An edge error: on Vertex it comes from Google's front end, without an Anthropic request id.
+            with_id = self._platform != "vertex"
+            self._send(spec.status, text.encode(), ctype, _error_headers(step, self._platform), request_id=with_id)
             return
         if kind == "stream_error" and not streaming:
             error_type = str(step.get("type") or spec.error_type)
             message = str(step.get("message") or ("Overloaded" if error_type == "overloaded_error" else error_type))
-            status = ERROR_STATUS.get(error_type, spec.status)
-            self._send_json(status, error_body(error_type, message, self._rid), _error_headers(step))
+            self._send_error(ERROR_STATUS.get(error_type, spec.status), error_type, message, None, step)
             return
         if step.name == "stall" and not self._pause(step.number("delay", 30.0)):
             self.close_connection = True
             return
-        reply = self._reply(step, body)
-        low = step.name == "ratelimit_low"
-        if count_tokens:
-            if step.name == "slow_first_token" and not self._pause(step.number("delay", 0.5)):
-                self.close_connection = True
-                return
-            self._send_json(200, {"input_tokens": reply.input_tokens}, low=low)
+        if route.endpoint == "messages":
+            self._serve_message(step, route, body, streaming)
             return
+        if step.name == "slow_first_token" and not self._pause(step.number("delay", 0.5)):
+            self.close_connection = True
+            return
+        low = step.name == "ratelimit_low"
+        if route.endpoint == "count_tokens":
+            self._send_json(200, {"input_tokens": estimate_input_tokens(body)}, low=low)
+            return
+        assert outcome is not None
+        if outcome.error_type is not None:
+            self._send_error(outcome.status, outcome.error_type, outcome.message)
+            return
+        if outcome.body is not None:
+            data, ctype = json.dumps(outcome.body, separators=(",", ":")).encode(), "application/json"
+        else:
+            data, ctype = outcome.data or b"", outcome.content_type
+        if kind == "drop_mid_stream":
+            self._send(outcome.status, data[: len(data) // 2], ctype, {"content-length": str(len(data))}, low=low)
+            self.close_connection = True
+            return
+        self._send(outcome.status, data, ctype, low=low)
+
+    def _serve_message(self, step: Step, route: _Route, body: dict[str, Any], streaming: bool) -> None:
+        kind = step.spec.kind
+        reply = self._reply(step, body, route)
+        low = step.name == "ratelimit_low"
         sim = self.server.simulator
         sim._tracker.use(input_tokens=reply.input_tokens + reply.cache_creation, output_tokens=reply.output_tokens)
         if streaming:
             self._stream(step, reply, low)
-        elif kind == "drop_mid_stream":
+            return
+        extra = _bedrock_usage_headers(reply) if self._platform == "bedrock" else None
+        if kind == "drop_mid_stream":
             data = json.dumps(reply.message()).encode()
-            self._send(200, data[: len(data) // 2], "application/json", {"content-length": str(len(data))}, low=low)
+            headers = {"content-length": str(len(data)), **(extra or {})}
+            self._send(200, data[: len(data) // 2], "application/json", headers, low=low)
             self.close_connection = True
-        else:
-            first_token_delay = step.number("delay", 0.0) if step.name != "stall" else 0.0
-            if first_token_delay and not self._pause(first_token_delay):
-                self.close_connection = True
-                return
-            self._send_json(200, reply.message(), low=low)
+            return
+        first_token_delay = step.number("delay", 0.0) if step.name != "stall" else 0.0
+        if first_token_delay and not self._pause(first_token_delay):
+            self.close_connection = True
+            return
+        self._send_json(200, reply.message(), extra, low=low)
 
-    def _reply(self, step: Step, body: dict[str, Any]) -> Reply:
+    def _reply(self, step: Step, body: Mapping[str, Any], route: _Route | None = None) -> Reply:
         spec = step.spec
         stop_reason = spec.stop_reason if spec.kind == "message" else "end_turn"
         deltas = int(step.number("deltas", 5))
@@ -432,10 +570,11 @@ class _Handler(BaseHTTPRequestHandler):
             deltas = max(deltas, int(step.number("after", 2)))
         max_tokens = body.get("max_tokens")
         max_tokens = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 4096
-        pieces = reply_pieces(deltas)
+        pieces = reply_pieces(deltas, body)
         output_tokens = max_tokens if stop_reason == "max_tokens" else max(1, min(max_tokens, 2 * len(pieces)))
-        return Reply(
-            model=str(body.get("model")),
+        platform = route.platform if route is not None else "anthropic"
+        reply = Reply(
+            model=route.model if route is not None and route.model else str(body.get("model")),
             stop_reason=stop_reason,
             pieces=pieces,
             input_tokens=estimate_input_tokens(body),
@@ -445,36 +584,54 @@ class _Handler(BaseHTTPRequestHandler):
             cache_creation=int(step.number("cache_creation", 0)),
             cache_read=int(step.number("cache_read", 0)),
         )
+        if platform != "anthropic":
+            reply.id = new_id("msg_bdrk_" if platform == "bedrock" else "msg_vrtx_")
+        return reply
 
     def _stream(self, step: Step, reply: Reply, low: bool) -> None:
         kind = step.spec.kind
-        self._send_headers(200, "text/event-stream", {"cache-control": "no-cache", "transfer-encoding": "chunked"}, low)
-        for event, data in reply.head_events():
-            self._chunk(sse(event, data))
+        bedrock = self._platform == "bedrock"
+        if bedrock:
+            ctype, extra = "application/vnd.amazon.eventstream", {"x-amzn-bedrock-content-type": "application/json"}
+        else:
+            ctype, extra = "text/event-stream", {"cache-control": "no-cache"}
+
+        def event(name: str, data: dict[str, Any]) -> bytes:
+            return bedrock_chunk(data) if bedrock else sse(name, data)
+
+        self._send_headers(200, ctype, {**extra, "transfer-encoding": "chunked"}, low)
+        for name, data in reply.head_events():
+            self._chunk(event(name, data))
         deltas = reply.delta_events()
         if kind in ("stream_error", "stream_cut", "drop_mid_stream"):
             deltas = deltas[: int(step.number("after", 2))]
         first_delay = step.number("delay", 0.0) if step.name != "stall" else 0.0
         interval = step.number("interval", 0.0)
-        for i, (event, data) in enumerate(deltas):
+        for i, (name, data) in enumerate(deltas):
             wait = first_delay if i == 0 else interval
             if wait and not self._pause(wait):
                 self.close_connection = True
                 return
-            self._chunk(sse(event, data))
+            self._chunk(event(name, data))
         if kind == "drop_mid_stream":
             self.close_connection = True  # no terminating chunk: the client sees an incomplete body
             return
         if kind == "stream_error":
             error_type = str(step.get("type") or step.spec.error_type)
             message = str(step.get("message") or ("Overloaded" if error_type == "overloaded_error" else error_type))
-            self._chunk(sse("error", {"type": "error", "error": {"type": error_type, "message": message}}))
+            if bedrock:
+                aws = step.get("aws")
+                self._chunk(bedrock_exception(aws_stream_exception(error_type, str(aws) if aws else None), message))
+            else:
+                self._chunk(sse("error", {"type": "error", "error": {"type": error_type, "message": message}}))
         elif kind != "stream_cut":
-            for event, data in reply.tail_events():
-                if interval and event == "content_block_delta" and not self._pause(interval):
+            for name, data in reply.tail_events():
+                if interval and name == "content_block_delta" and not self._pause(interval):
                     self.close_connection = True
                     return
-                self._chunk(sse(event, data))
+                if bedrock and name == "message_stop":
+                    data = {**data, "amazon-bedrock-invocationMetrics": _bedrock_metrics(reply)}
+                self._chunk(event(name, data))
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
@@ -496,22 +653,107 @@ class _Handler(BaseHTTPRequestHandler):
         except (OSError, ValueError):
             return True
 
+    # the stateful endpoints
+
+    def _resource(self, route: _Route, body: Any, query: dict[str, list[str]], headers: Mapping[str, str]) -> Outcome:
+        store = self.server.simulator.store
+        base_url = f"http://{headers.get('host') or self.server.simulator.base_url.partition('://')[2]}"
+        item = route.resource_id
+        endpoint = route.endpoint
+        if endpoint == "batches.create":
+            return store.create_batch(body, self._batch_result, base_url)
+        if endpoint == "batches.list":
+            return store.list_batches(query, base_url)
+        if endpoint == "batches.retrieve":
+            return store.retrieve_batch(item, base_url)
+        if endpoint == "batches.cancel":
+            return store.cancel_batch(item, base_url)
+        if endpoint == "batches.delete":
+            return store.delete_batch(item)
+        if endpoint == "batches.results":
+            return store.batch_results(item)
+        if endpoint == "models.list":
+            return list_models(query)
+        if endpoint == "models.retrieve":
+            return retrieve_model(item)
+        if endpoint == "files.upload" and self._upload is not None:
+            return store.add_file(*self._upload)
+        if endpoint == "files.list":
+            return store.list_files(query)
+        if endpoint == "files.retrieve":
+            return store.retrieve_file(item)
+        if endpoint == "files.delete":
+            return store.delete_file(item)
+        if endpoint == "files.download":
+            return store.download_file(item)
+        raise AssertionError(endpoint)  # pragma: no cover - every routed endpoint is handled above
+
+    def _batch_result(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The `result` of one batch request: a message as `ok` would send it, or an `invalid_request_error`."""
+        problem = _problem(_Route("anthropic", "messages"), params)
+        if problem is not None:
+            error = {"type": "error", "error": {"type": "invalid_request_error", "message": problem}}
+            return {"type": "errored", "error": error}
+        return {"type": "succeeded", "message": self._reply(Step("ok"), params).message()}
+
     # writing
 
-    def _common_headers(self, low: bool) -> dict[str, str]:
-        return {"request-id": self._rid, **self.server.simulator._tracker.headers(low)}
+    def _platform_error(self, status: int, error_type: str, message: str, step: Step | None) -> PlatformError | None:
+        """The error as Bedrock or Vertex send it; None on the first-party API (and for Vertex pass-through)."""
+        explicit = step.params.get("status") if step is not None else None
+        override: int | None = explicit if isinstance(explicit, int) else None
+        if self._platform == "bedrock":
+            aws = step.get("aws") if step is not None else None
+            return bedrock_error(error_type, message, str(aws) if aws else None, override)
+        if self._platform == "vertex":
+            gcp = step.get("gcp") if step is not None else None
+            return vertex_error(error_type, message, str(gcp) if gcp else None, override)
+        return None
 
-    def _send_headers(self, status: int, content_type: str, extra: Mapping[str, str], low: bool = False) -> None:
+    def _error_status(self, status: int, error_type: str, step: Step | None = None) -> int:
+        shaped = self._platform_error(status, error_type, "", step)
+        return shaped.status if shaped is not None else status
+
+    def _send_error(
+        self, status: int, error_type: str, message: str, code: str | None = None, step: Step | None = None
+    ) -> None:
+        extra = _error_headers(step, self._platform) if step is not None else {}
+        shaped = self._platform_error(status, error_type, message, step)
+        if shaped is None:
+            self._send_json(status, error_body(error_type, message, self._rid, code), extra)
+            return
+        data = json.dumps(shaped.body, separators=(",", ":")).encode()
+        headers = {**shaped.headers, **extra}
+        self._send(shaped.status, data, shaped.content_type, headers, request_id=shaped.with_request_id)
+
+    def _common_headers(self, low: bool, request_id: bool = True) -> dict[str, str]:
+        if self._platform == "bedrock":
+            return {"x-amzn-requestid": self._rid}
+        headers = {"request-id": self._rid} if request_id else {}
+        if self._platform == "anthropic":
+            headers.update(self.server.simulator._tracker.headers(low))
+        return headers
+
+    def _send_headers(
+        self, status: int, content_type: str, extra: Mapping[str, str], low: bool = False, request_id: bool = True
+    ) -> None:
         self.send_response(status, _STATUS_PHRASES.get(status))
-        for key, value in {**self._common_headers(low), "content-type": content_type, **extra}.items():
+        for key, value in {**self._common_headers(low, request_id), "content-type": content_type, **extra}.items():
             self.send_header(key, value)
         self.end_headers()
         self._headers_sent = True
 
     def _send(
-        self, status: int, data: bytes, content_type: str, extra: Mapping[str, str] | None = None, low: bool = False
+        self,
+        status: int,
+        data: bytes,
+        content_type: str,
+        extra: Mapping[str, str] | None = None,
+        low: bool = False,
+        request_id: bool = True,
     ) -> None:
-        self._send_headers(status, content_type, {"content-length": str(len(data)), **(extra or {})}, low)
+        headers = {"content-length": str(len(data)), **(extra or {})}
+        self._send_headers(status, content_type, headers, low, request_id)
         self.wfile.write(data)
         self.wfile.flush()
 
@@ -524,6 +766,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
+    def _planned_status(self, step: Step, streaming: bool, outcome: Outcome | None) -> int | None:
+        spec = step.spec
+        if spec.kind == "drop":
+            return None
+        if spec.kind == "error":
+            return self._error_status(int(step.number("status", spec.status)), spec.error_type, step)
+        if spec.kind == "text_error":
+            return spec.status
+        if spec.kind == "stream_error" and not streaming:
+            error_type = str(step.get("type") or spec.error_type)
+            return self._error_status(ERROR_STATUS.get(error_type, spec.status), error_type, step)
+        if outcome is not None:
+            return self._error_status(outcome.status, outcome.error_type) if outcome.error_type else outcome.status
+        return 200
+
+
+def _serves_endpoint(step: Step, streaming: bool) -> bool:
+    """Whether the step lets the request reach its endpoint (rather than failing it before)."""
+    kind = step.spec.kind
+    return kind not in ("drop", "error", "text_error") and not (kind == "stream_error" and not streaming)
+
 
 def _int(value: str | None) -> int:
     try:
@@ -532,42 +795,69 @@ def _int(value: str | None) -> int:
         return 0
 
 
-def _problem(path: str, body: Any) -> str | None:
+def _problem(route: _Route, body: Any) -> str | None:
     """Why `body` is not a request the real API would accept (only the checks clients rely on)."""
     if not isinstance(body, dict):
         return None
-    if not isinstance(body.get("model"), str) or not body["model"]:
+    if route.endpoint == "batches.create":
+        requests = body.get("requests")
+        return None if isinstance(requests, list) and requests else "requests: Field required (a non-empty list)"
+    platform = route.platform
+    if platform == "bedrock":
+        # Bedrock rejects keys it does not know, and wants the API version in the body.
+        for key in ("model", "stream"):
+            if key in body:
+                return f"extraneous key [{key}] is not permitted"
+    if platform != "anthropic" and not isinstance(body.get("anthropic_version"), str):
+        return "anthropic_version: Field required"
+    model = route.model if route.model else body.get("model")
+    if not isinstance(model, str) or not model:
         return "model: Field required"
     if not isinstance(body.get("messages"), list):
         return "messages: Field required"
     max_tokens = body.get("max_tokens")
-    if path == MESSAGES_PATH and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
+    if route.endpoint == "messages" and (
+        not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1
+    ):
         return "max_tokens: Field required (a positive integer)"
     return None
 
 
-def _error_headers(step: Step) -> dict[str, str]:
+def _error_headers(step: Step | None, platform: Platform = "anthropic") -> dict[str, str]:
+    """`retry-after`, `retry-after-ms` and `x-should-retry` as the step asks. Bedrock and Vertex send none of
+    them on their own, so there only the parameters the step spells out are sent (not a fault's defaults)."""
     headers: dict[str, str] = {}
-    retry_after = step.get("retry_after")
+    if step is None:
+        return headers
+    params: Mapping[str, Any] = step.params if platform != "anthropic" else {}
+
+    def get(key: str) -> Any:
+        return params.get(key) if platform != "anthropic" else step.get(key)
+
+    retry_after = get("retry_after")
     if retry_after is not None:
         headers["retry-after"] = str(retry_after)
-    retry_after_ms = step.get("retry_after_ms")
+    retry_after_ms = get("retry_after_ms")
     if retry_after_ms is not None:
         headers["retry-after-ms"] = str(retry_after_ms)
-    should_retry = step.get("should_retry")
+    should_retry = get("should_retry")
     if should_retry is not None:
         headers["x-should-retry"] = "true" if should_retry else "false"
     return headers
 
 
-def _planned_status(step: Step, streaming: bool) -> int | None:
-    spec = step.spec
-    if spec.kind == "drop":
-        return None
-    if spec.kind == "error":
-        return int(step.number("status", spec.status))
-    if spec.kind == "text_error":
-        return spec.status
-    if spec.kind == "stream_error" and not streaming:
-        return ERROR_STATUS.get(str(step.get("type") or spec.error_type), spec.status)
-    return 200
+def _bedrock_usage_headers(reply: Reply) -> dict[str, str]:
+    return {
+        "x-amzn-bedrock-input-token-count": str(reply.input_tokens),
+        "x-amzn-bedrock-output-token-count": str(reply.output_tokens),
+        "x-amzn-bedrock-invocation-latency": "1",
+    }
+
+
+def _bedrock_metrics(reply: Reply) -> dict[str, int]:
+    return {
+        "inputTokenCount": reply.input_tokens,
+        "outputTokenCount": reply.output_tokens,
+        "invocationLatency": 1,
+        "firstByteLatency": 1,
+    }
