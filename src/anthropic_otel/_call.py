@@ -111,42 +111,39 @@ class Attempt:
         """Record the response: status, request id, rate limits, retry-after and, for an error, its body."""
         self.end_ns = time.time_ns()
         self.status = status
-        span = self.span
-        span.set_attribute(cat.HTTP_RESPONSE_STATUS_CODE, status)
+        found: dict[str, Any] = {cat.HTTP_RESPONSE_STATUS_CODE: status}
         request_id = _short_str(headers.get("request-id") or headers.get("x-amzn-requestid"), _MAX_ID_LEN)
         if request_id is not None:
             self.request_id = request_id
-            span.set_attribute(cat.ANTHROPIC_REQUEST_ID, request_id)
+            found[cat.ANTHROPIC_REQUEST_ID] = request_id
         retry_after = _retry_after(headers)
         if retry_after is not None:
-            span.set_attribute(cat.ANTHROPIC_RETRY_AFTER, retry_after)
-        self.call.record_ratelimits(headers, span)
+            found[cat.ANTHROPIC_RETRY_AFTER] = retry_after
+        self.call.record_ratelimits(headers, found)
         if status >= 400:
             self.info = classify_response(status, headers, body)
-        self._done()
+        self._done(found)
 
     def raised(self, exc: BaseException) -> None:
         """Record a failure before any response: connection refused or dropped, client timeout."""
         self.end_ns = time.time_ns()
         self.info = classify_exception(exc)
-        self._done()
+        self._done({})
 
-    def _done(self) -> None:
+    def _done(self, span_attrs: dict[str, Any]) -> None:
         info = self.info
         attrs = dict(self.call.base_attrs)
         if self.status is not None:
             attrs[cat.HTTP_RESPONSE_STATUS_CODE] = self.status
         attrs[cat.ANTHROPIC_ATTEMPT_IS_RETRY] = self.is_retry
         if info is not None:
-            span = self.span
-            span.set_attribute(cat.ERROR_TYPE, info.error_type)
-            span.set_attribute(cat.ANTHROPIC_ERROR_RETRYABLE, info.retryable)
-            attrs[cat.ERROR_TYPE] = info.error_type
-            attrs[cat.ANTHROPIC_ERROR_RETRYABLE] = info.retryable
+            span_attrs[cat.ERROR_TYPE] = attrs[cat.ERROR_TYPE] = info.error_type
+            span_attrs[cat.ANTHROPIC_ERROR_RETRYABLE] = attrs[cat.ANTHROPIC_ERROR_RETRYABLE] = info.retryable
             if info.error_code is not None:
-                span.set_attribute(cat.ANTHROPIC_ERROR_CODE, info.error_code)
-                attrs[cat.ANTHROPIC_ERROR_CODE] = info.error_code
-            span.set_status(Status(StatusCode.ERROR, info.error_type))
+                span_attrs[cat.ANTHROPIC_ERROR_CODE] = attrs[cat.ANTHROPIC_ERROR_CODE] = info.error_code
+            self.span.set_status(Status(StatusCode.ERROR, info.error_type))
+        if span_attrs:
+            self.span.set_attributes(span_attrs)
         self.call.telemetry.attempts.add(1, attrs, context=self.ctx)
         self.call.attempt_done(self)
 
@@ -300,8 +297,8 @@ class Call:
         ctx = cause.ctx if cause is not None else self.span_ctx
         self.telemetry.retry_delay.record(seconds, attrs, context=ctx)
 
-    def record_ratelimits(self, headers: Mapping[str, str], span: Span) -> None:
-        found: dict[str, int] = {}
+    def record_ratelimits(self, headers: Mapping[str, str], span_attrs: dict[str, Any]) -> None:
+        """Note the rate-limit headers: on the attempt span (`span_attrs`) and as the gauges' last values."""
         gauges = self.telemetry.ratelimits
         for header, kind, which, attribute in _RATELIMIT_HEADERS:
             raw = headers.get(header)
@@ -313,11 +310,9 @@ class Call:
                 continue
             if value < 0:
                 continue
-            found[attribute] = value
+            span_attrs[attribute] = value
             values = gauges.remaining if which == "remaining" else gauges.limit
             gauges.set(values, (self.provider, self.model, self.server_address, kind), value)
-        if found:
-            span.set_attributes(found)
 
     def last_response_closed(self) -> bool:
         return bool(getattr(self.last_response, "is_closed", True))
@@ -457,36 +452,37 @@ class Call:
             span = self.span
         if span is None or not span.is_recording():
             return
-        set_attr = span.set_attribute
-        set_attr(cat.ANTHROPIC_CALL_OUTCOME, outcome)
+        attrs: dict[str, Any] = {cat.ANTHROPIC_CALL_OUTCOME: outcome}
         if info is not None and info.error_code is not None:
-            set_attr(cat.ANTHROPIC_ERROR_CODE, info.error_code)
+            attrs[cat.ANTHROPIC_ERROR_CODE] = info.error_code
         if self.stream and self._partial():
-            set_attr(cat.ANTHROPIC_STREAM_PARTIAL, True)
+            attrs[cat.ANTHROPIC_STREAM_PARTIAL] = True
         if self.native:
             # The SDK ends its own span and sets the rest; we only add what it lacks.
+            span.set_attributes(attrs)
             return
         if status is not None:
-            set_attr(cat.HTTP_RESPONSE_STATUS_CODE, status)
+            attrs[cat.HTTP_RESPONSE_STATUS_CODE] = status
         if self.attempts > 1:
-            set_attr(cat.HTTP_REQUEST_RESEND_COUNT, self.attempts - 1)
+            attrs[cat.HTTP_REQUEST_RESEND_COUNT] = self.attempts - 1
         if self.last is not None and self.last.request_id is not None:
-            set_attr(cat.ANTHROPIC_REQUEST_ID, self.last.request_id)
+            attrs[cat.ANTHROPIC_REQUEST_ID] = self.last.request_id
         if self.response_id is not None:
-            set_attr(cat.GEN_AI_RESPONSE_ID, self.response_id)
+            attrs[cat.GEN_AI_RESPONSE_ID] = self.response_id
         if self.response_model is not None:
-            set_attr(cat.GEN_AI_RESPONSE_MODEL, self.response_model)
+            attrs[cat.GEN_AI_RESPONSE_MODEL] = self.response_model
         if self.stop_reason is not None:
-            set_attr(cat.ANTHROPIC_MESSAGE_STOP_REASON, self.stop_reason)
-            set_attr(cat.GEN_AI_RESPONSE_FINISH_REASONS, (self.stop_reason,))
+            attrs[cat.ANTHROPIC_MESSAGE_STOP_REASON] = self.stop_reason
+            attrs[cat.GEN_AI_RESPONSE_FINISH_REASONS] = (self.stop_reason,)
         usage = self.usage
         for key, attr in _USAGE_ATTRIBUTES:
             if key in usage:
-                set_attr(attr, usage[key])
+                attrs[attr] = usage[key]
         if self.first_chunk_ns:
-            set_attr(cat.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (self.first_chunk_ns - self.start_ns) / 1e9)
+            attrs[cat.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (self.first_chunk_ns - self.start_ns) / 1e9
         if info is not None:
-            set_attr(cat.ERROR_TYPE, info.error_type)
+            attrs[cat.ERROR_TYPE] = info.error_type
+        span.set_attributes(attrs)
         if failed and info is not None:
             span.set_status(Status(StatusCode.ERROR, info.error_type))
         span.end()
