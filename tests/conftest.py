@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from anthropic_otel import AnthropicInstrumentor
 from anthropic_otel.testing import Simulator
+from anthropic_otel.testing._metrics import metric_points
 
 SDK_VERSION = tuple(int(p) for p in anthropic.__version__.split(".")[:2])
 HAS_NATIVE_TRACING = SDK_VERSION >= (1, 14)
@@ -68,14 +69,7 @@ class Telemetry:
 
     def points(self, name: str) -> list[tuple[dict[str, Any], Any]]:
         """(attributes, data point) for every point of metric `name`, freshly collected."""
-        data = self.reader.get_metrics_data()
-        found = []
-        for rm in data.resource_metrics if data else []:
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    if metric.name == name:
-                        found += [(dict(p.attributes or {}), p) for p in metric.data.data_points]
-        return found
+        return metric_points(self.reader, name)
 
     def counter(self, name: str, **match: Any) -> int:
         """Sum of counter `name` over points whose attributes include `match` (dots spelled as `__`)."""
@@ -90,13 +84,19 @@ def _is_attempt(span: ReadableSpan) -> bool:
     )
 
 
-@pytest.fixture
-def telemetry() -> Iterator[Telemetry]:
+def recording_tracer_provider() -> tuple[TracerProvider, InMemorySpanExporter, OpenSpans]:
+    """A tracer provider exporting to memory, and tracking the spans it has not ended yet."""
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     open_spans = OpenSpans()
     tracer_provider.add_span_processor(open_spans)
+    return tracer_provider, exporter, open_spans
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    tracer_provider, exporter, open_spans = recording_tracer_provider()
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
     instrumentor = AnthropicInstrumentor()

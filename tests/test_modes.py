@@ -9,13 +9,10 @@ from typing import Any
 import anthropic
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from anthropic_otel import AnthropicInstrumentor
 from anthropic_otel.testing import Simulator
-from conftest import API_KEY, HAS_NATIVE_TRACING, OpenSpans, messages
+from conftest import API_KEY, HAS_NATIVE_TRACING, messages, recording_tracer_provider
 
 NATIVE = [True, False] if HAS_NATIVE_TRACING else [False]
 
@@ -30,11 +27,7 @@ def sim() -> Iterator[Simulator]:
 @pytest.mark.parametrize("mode", ["auto", "own", "native-only"])
 @pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
 def test_one_call_span(sim: Simulator, mode: str, native: bool, stream: bool) -> None:
-    exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    open_spans = OpenSpans()
-    tracer_provider.add_span_processor(open_spans)
+    tracer_provider, exporter, open_spans = recording_tracer_provider()
     instrumentor = AnthropicInstrumentor()
     instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=MeterProvider(), call_span=mode)
     options: dict[str, Any] = {}

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from anthropic_otel.testing._metrics import metric_points
+
 DEFAULT_MIX = (
     "mix:ok=58:max_tokens=6:refusal=2:tool_use=4:stop_sequence=2:rate_limit=7:overloaded=6:server_error=2"
     ":stream_error=3:stream_cut=1:billing=1:auth=1:bad_request=1:drop=2:slow_first_token=3:ratelimit_low=1"
@@ -36,17 +38,6 @@ def _free_port(preferred: int) -> int:
                 continue
             return int(sock.getsockname()[1])
     raise RuntimeError("no free port on 127.0.0.1")
-
-
-def _points(reader: Any, name: str) -> list[tuple[dict[str, Any], Any]]:
-    data = reader.get_metrics_data()
-    found: list[tuple[dict[str, Any], Any]] = []
-    for rm in data.resource_metrics if data else []:
-        for sm in rm.scope_metrics:
-            for metric in sm.metrics:
-                if metric.name == name:
-                    found += [(dict(p.attributes or {}), p) for p in metric.data.data_points]
-    return found
 
 
 def _by(points: Iterable[tuple[dict[str, Any], Any]], *keys: str) -> Counter[tuple[Any, ...]]:
@@ -139,8 +130,8 @@ class Workload:
 
 
 def _progress(reader: Any, elapsed: float) -> str:
-    outcomes = _by(_points(reader, "anthropic.client.calls"), "anthropic.call.outcome")
-    attempts = sum(int(p.value) for _, p in _points(reader, "anthropic.client.attempts"))
+    outcomes = _by(metric_points(reader, "anthropic.client.calls"), "anthropic.call.outcome")
+    attempts = sum(int(p.value) for _, p in metric_points(reader, "anthropic.client.attempts"))
     calls = sum(outcomes.values())
     return (
         f"[{elapsed:4.0f}s] calls {calls:5d} | ok {outcomes[('ok',)]:4d}  recovered {outcomes[('recovered',)]:4d}"
@@ -151,7 +142,7 @@ def _progress(reader: Any, elapsed: float) -> str:
 def summary(reader: Any, spans: list[Any]) -> str:
     """A readable account of what the exported telemetry says."""
     lines: list[str] = []
-    calls = _points(reader, "anthropic.client.calls")
+    calls = metric_points(reader, "anthropic.client.calls")
     outcomes = _by(calls, "anthropic.call.outcome")
     total = sum(outcomes.values()) or 1
     lines.append(f"Calls: {sum(outcomes.values())}")
@@ -171,7 +162,7 @@ def summary(reader: Any, spans: list[Any]) -> str:
                 extra += " (failed mid-stream after HTTP 200)"
             lines.append(f"  {etype:<24} {n:5d}  status={status or '-'}{extra}")
 
-    attempts = _points(reader, "anthropic.client.attempts")
+    attempts = metric_points(reader, "anthropic.client.attempts")
     errors = _by([(a, p) for a, p in attempts if a.get("error.type")], "error.type", "anthropic.error.retryable")
     n_attempts = sum(int(p.value) for _, p in attempts)
     n_retries = sum(int(p.value) for a, p in attempts if a.get("anthropic.attempt.is_retry"))
@@ -179,7 +170,7 @@ def summary(reader: Any, spans: list[Any]) -> str:
     for (etype, retryable), n in errors.most_common():
         lines.append(f"  {etype:<24} {n:5d}  {'retryable' if retryable else 'terminal'}")
 
-    delays = _points(reader, "anthropic.client.retry.delay")
+    delays = metric_points(reader, "anthropic.client.retry.delay")
     waited = sum(p.sum for _, p in delays)
     n_delays = sum(p.count for _, p in delays)
     amplification = n_attempts / total
@@ -197,7 +188,7 @@ def summary(reader: Any, spans: list[Any]) -> str:
         ("gen_ai.client.operation.duration", "call duration"),
         ("gen_ai.client.operation.time_to_first_chunk", "time to first chunk"),
     ):
-        points = [p for _, p in _points(reader, name)]
+        points = [p for _, p in metric_points(reader, name)]
         if points:
             p50, p95 = _quantile(points, 0.5), _quantile(points, 0.95)
             lines.append(f"  {label:<22} p50 <= {p50:.2f} s   p95 <= {p95:.2f} s")
@@ -209,9 +200,9 @@ def summary(reader: Any, spans: list[Any]) -> str:
             lines.append(f"  {reason:<24} {n:5d}")
 
     remaining = {(a["anthropic.ratelimit.kind"], a.get("gen_ai.request.model")): p.value
-                 for a, p in _points(reader, "anthropic.ratelimit.remaining")}  # fmt: skip
+                 for a, p in metric_points(reader, "anthropic.ratelimit.remaining")}  # fmt: skip
     limits = {(a["anthropic.ratelimit.kind"], a.get("gen_ai.request.model")): p.value
-              for a, p in _points(reader, "anthropic.ratelimit.limit")}  # fmt: skip
+              for a, p in metric_points(reader, "anthropic.ratelimit.limit")}  # fmt: skip
     if remaining:
         lines.append("\nRate-limit headroom (last headers seen):")
         for key in sorted(remaining):
