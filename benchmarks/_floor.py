@@ -12,10 +12,11 @@ Attribute keys are written out here rather than imported from the package, so th
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterable
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.metrics import MeterProvider
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
@@ -57,8 +58,11 @@ class Floor:
         )
         self.calls = meter.create_counter("anthropic.client.calls", "{call}")
         self.attempts = meter.create_counter("anthropic.client.attempts", "{attempt}")
-        remaining = meter.create_gauge("anthropic.ratelimit.remaining", "{quota}")
-        limit = meter.create_gauge("anthropic.ratelimit.limit", "{quota}")
+        # Rate-limit headroom as the cheapest correct emission: the last value per series in a dict, reported by
+        # observable gauges when the reader collects (what the instrumentation does).
+        self.ratelimit_last: dict[tuple[str, str], int] = {}
+        for which in ("remaining", "limit"):
+            meter.create_observable_gauge(f"anthropic.ratelimit.{which}", [self._observe(which)], "{quota}")
         self._ids = itertools.count()
 
         self.call_start: Attrs = {
@@ -89,21 +93,18 @@ class Floor:
         self.ratelimit_span_attrs: Attrs = {f"anthropic.ratelimit.{kind}.{which}": v for kind, which, v in _RATELIMITS}
         self.ok_attempt_end: Attrs = {"http.response.status_code": 200, **self.ratelimit_span_attrs}
         # + request id: 15 attributes on the attempt span
-        self.gauge_points = [
-            (
-                limit if which == "limit" else remaining,
-                value,
-                {
-                    "gen_ai.provider.name": _PROVIDER,
-                    "anthropic.ratelimit.kind": kind,
-                    "gen_ai.request.model": MODEL,
-                    "server.address": _HOST,
-                },
-            )
-            for kind, which, value in _RATELIMITS
-        ]
+        self.gauge_points = [((kind, which), value) for kind, which, value in _RATELIMITS]
+        self.gauge_attrs: dict[str, Attrs] = {
+            kind: {
+                "gen_ai.provider.name": _PROVIDER,
+                "anthropic.ratelimit.kind": kind,
+                "gen_ai.request.model": MODEL,
+                "server.address": _HOST,
+            }
+            for kind, _, _ in _RATELIMITS
+        }
         self.attempt_ok_attrs: Attrs = {**_BASE, "http.response.status_code": 200, "anthropic.attempt.is_retry": False}
-        self.duration_attrs: Attrs = {**_BASE, "server.address": _HOST}
+        self.duration_attrs: Attrs = {**_BASE, "server.address": _HOST, "gen_ai.request.stream": False}
         self.calls_attrs: Attrs = {
             **_BASE,
             "anthropic.call.outcome": "ok",
@@ -135,11 +136,21 @@ class Floor:
         self.classic_attrs: Attrs = {**self.call_start, "http.response.status_code": 200}  # 8 attributes
         self.classic_metric_attrs: Attrs = _BASE
 
+    def _observe(self, which: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            return [
+                Observation(value, self.gauge_attrs[kind])
+                for (kind, kind_which), value in list(self.ratelimit_last.items())
+                if kind_which == which
+            ]
+
+        return observe
+
     def _request_id(self) -> str:
         return f"req_011CV{next(self._ids):019d}"
 
     def full(self) -> None:
-        """One successful non-streamed call: call span (18 attributes), attempt span (15), 13 metric points."""
+        """One successful non-streamed call: call span (18 attributes), attempt span (15), 5 metric points and 8 rate-limit values kept for the observable gauges."""
         tracer = self.tracer
         call = tracer.start_span("chat " + MODEL, kind=SpanKind.CLIENT, attributes=self.call_start)
         call_ctx = trace.set_span_in_context(call)
@@ -147,8 +158,8 @@ class Floor:
         attempt_ctx = trace.set_span_in_context(attempt, call_ctx)
         request_id = self._request_id()
         attempt.set_attributes({**self.ok_attempt_end, "anthropic.request.id": request_id})
-        for gauge, value, attrs in self.gauge_points:
-            gauge.set(value, attrs, context=attempt_ctx)
+        for key, value in self.gauge_points:
+            self.ratelimit_last[key] = value
         self.attempts.add(1, self.attempt_ok_attrs, context=attempt_ctx)
         attempt.end()
         call.set_attributes({**self.call_end, "anthropic.request.id": request_id})
@@ -159,13 +170,13 @@ class Floor:
             self.tokens.record(tokens, token_attrs, context=call_ctx)
 
     def failed_attempt(self, call_ctx: Context | None = None) -> None:
-        """What one extra (429, retried) attempt adds: a span of 18 attributes, 10 metric points."""
+        """What one extra (429, retried) attempt adds: a span of 18 attributes, 2 metric points, 8 rate-limit values."""
         attempt = self.tracer.start_span("POST /v1/messages", call_ctx, SpanKind.CLIENT, self.attempt_start)
         attempt_ctx = trace.set_span_in_context(attempt, call_ctx)
         attempt.set_attributes({**self.failed_attempt_end, "anthropic.request.id": self._request_id()})
         attempt.set_status(Status(StatusCode.ERROR, "rate_limit_error"))
-        for gauge, value, attrs in self.gauge_points:
-            gauge.set(value, attrs, context=attempt_ctx)
+        for key, value in self.gauge_points:
+            self.ratelimit_last[key] = value
         self.attempts.add(1, self.attempt_failed_attrs, context=attempt_ctx)
         self.retry_delay.record(0.000001, self.retry_attrs, context=attempt_ctx)
         attempt.end()
