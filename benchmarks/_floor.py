@@ -150,7 +150,8 @@ class Floor:
         return f"req_011CV{next(self._ids):019d}"
 
     def full(self) -> None:
-        """One successful non-streamed call: call span (18 attributes), attempt span (15), 5 metric points and 8 rate-limit values kept for the observable gauges."""
+        """One successful non-streamed call: call span (18 attributes), attempt span (15), 5 metric points,
+        8 rate-limit values kept for the observable gauges."""
         tracer = self.tracer
         call = tracer.start_span("chat " + MODEL, kind=SpanKind.CLIENT, attributes=self.call_start)
         call_ctx = trace.set_span_in_context(call)
