@@ -200,6 +200,8 @@ class Call:
         self.attempts = 0
         self.failed_attempts = 0
         self.last: Attempt | None = None
+        # The request id of the response the call returned (a fanning-out middleware may return another than the last).
+        self.final_request_id: str | None = None
         self._pending: Attempt | None = None  # a failed attempt whose span waits for the backoff that follows
 
         # What the response body told us (streamed or not).
@@ -397,6 +399,9 @@ class Call:
         if info is None and self.last is not None and self.last.info is not None:
             info = self.last.info
         span.set_attribute(cat.ANTHROPIC_CALL_OUTCOME, self._outcome(info))
+        if self.last is not None and self.last.request_id is not None:
+            # The SDK reads only `request-id` (not Bedrock's `x-amzn-requestid`); it overwrites this when it has one.
+            span.set_attribute(cat.ANTHROPIC_REQUEST_ID, self.last.request_id)
         if info is not None and info.error_code is not None:
             span.set_attribute(cat.ANTHROPIC_ERROR_CODE, info.error_code)
         if self._partial() and info is not None:
@@ -465,8 +470,9 @@ class Call:
             attrs[cat.HTTP_RESPONSE_STATUS_CODE] = status
         if self.attempts > 1:
             attrs[cat.HTTP_REQUEST_RESEND_COUNT] = self.attempts - 1
-        if self.last is not None and self.last.request_id is not None:
-            attrs[cat.ANTHROPIC_REQUEST_ID] = self.last.request_id
+        request_id = self.final_request_id or (self.last.request_id if self.last is not None else None)
+        if request_id is not None:
+            attrs[cat.ANTHROPIC_REQUEST_ID] = request_id
         if self.response_id is not None:
             attrs[cat.GEN_AI_RESPONSE_ID] = self.response_id
         if self.response_model is not None:
@@ -550,8 +556,12 @@ _TOKEN_POINTS = (
 def _is_native(span: Span) -> bool:
     scope = getattr(span, "instrumentation_scope", None)
     # A span implementation that does not expose its scope: trust that the SDK made it (we only look when
-    # the client's native tracing is on and a new span appeared between our hook and the attempt).
-    return scope is None or getattr(scope, "name", None) == _NATIVE_SCOPE
+    # the client's native tracing is on and a new span appeared between our hook and the attempt). Platform
+    # clients trace under `com.anthropic.sdk.python.<platform>` (bedrock, vertex, ...).
+    if scope is None:
+        return True
+    name = getattr(scope, "name", None)
+    return name == _NATIVE_SCOPE or (isinstance(name, str) and name.startswith(_NATIVE_SCOPE + "."))
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

@@ -65,7 +65,7 @@ def classify(exc: BaseException) -> Classification:
     request_id = getattr(exc, "request_id", None)
     if not isinstance(request_id, str):
         headers = getattr(getattr(exc, "response", None), "headers", None)
-        request_id = headers.get("request-id") if headers is not None else None
+        request_id = (headers.get("request-id") or headers.get("x-amzn-requestid")) if headers is not None else None
     retryable = info.retryable or (info.status == 200 and info.error_type in RETRYABLE_ERROR_TYPES)
     hint = (info.error_code and _CODE_HINTS.get(info.error_code)) or _HINTS.get(info.error_type, _DEFAULT_HINT)
     return Classification(info.error_type, info.error_code, info.status, retryable, request_id, hint)

@@ -211,6 +211,11 @@ def _failed(call: Call, exc: BaseException) -> None:
 
 def _returned(call: Call, result: Any) -> None:
     try:
+        # The request id of what the call returned (a parsed model's `_request_id`, a raw response's `request_id`):
+        # a middleware that fans out may return another response than the last attempt's.
+        request_id = getattr(result, "_request_id", None) or getattr(result, "request_id", None)
+        if isinstance(request_id, str) and request_id:
+            call.final_request_id = request_id[:128]
         if call.body_pending and not call.last_response_closed():
             return  # the body observer finishes the call when the application is done with the body
         if call.operation == "chat":

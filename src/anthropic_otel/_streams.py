@@ -10,6 +10,7 @@ the end of the stream.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -128,34 +129,56 @@ def _wrapper_class(response: object, body: object) -> type:
     return cls
 
 
+# SDK < 1.0 names every Bedrock stream event `completion`; the Messages event type is the data's `type`.
+_EVENT_TYPE = re.compile(r'\{\s*"type"\s*:\s*"([a-z_]+)"')
+
+
+def _completion_event_name(data: str) -> str:
+    match = _EVENT_TYPE.match(data)
+    return match.group(1) if match is not None else "completion"
+
+
 def observe_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
-    """Pass the server-sent events of a streamed body through, noting the ones that matter."""
+    """Pass the server-sent events of a streamed body through, noting the ones that matter. A decoder that
+    raises (SDK < 1.0 raises ValueError for a Bedrock exception frame) fails the call."""
     call.sse_seen = True
     first = True
-    for sse in events:
-        name = sse.event
-        if name in _RARE_EVENTS:
-            try:
-                call.sse_event(name, sse.data)
-            except Exception:
-                internal_error("reading a stream event")
-        elif first and name == "content_block_delta":
-            call.first_chunk_ns = time.time_ns()
-            first = False
-        yield sse
+    try:
+        for sse in events:
+            name = sse.event
+            if name == "completion":
+                name = _completion_event_name(sse.data)
+            if name in _RARE_EVENTS:
+                try:
+                    call.sse_event(name, sse.data)
+                except Exception:
+                    internal_error("reading a stream event")
+            elif first and name == "content_block_delta":
+                call.first_chunk_ns = time.time_ns()
+                first = False
+            yield sse
+    except Exception as exc:
+        _finish(call, exc, "failed")
+        raise
 
 
 async def observe_events_async(events: AsyncIterator[Any], call: Call) -> AsyncIterator[Any]:
     call.sse_seen = True
     first = True
-    async for sse in events:
-        name = sse.event
-        if name in _RARE_EVENTS:
-            try:
-                call.sse_event(name, sse.data)
-            except Exception:
-                internal_error("reading a stream event")
-        elif first and name == "content_block_delta":
-            call.first_chunk_ns = time.time_ns()
-            first = False
-        yield sse
+    try:
+        async for sse in events:
+            name = sse.event
+            if name == "completion":
+                name = _completion_event_name(sse.data)
+            if name in _RARE_EVENTS:
+                try:
+                    call.sse_event(name, sse.data)
+                except Exception:
+                    internal_error("reading a stream event")
+            elif first and name == "content_block_delta":
+                call.first_chunk_ns = time.time_ns()
+                first = False
+            yield sse
+    except Exception as exc:
+        _finish(call, exc, "failed")
+        raise

@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  export ANTHROPIC_BASE_URL={sim.base_url}")
         print("  export ANTHROPIC_API_KEY=sk-ant-sim   # any value is accepted")
         print(f'  or anthropic.Anthropic(base_url="{sim.base_url}", api_key="sk-ant-sim")')
+        print(f'  Bedrock: anthropic.AnthropicBedrock(base_url="{sim.base_url}", aws_region="us-east-1", ...)')
+        print(f'  Vertex:  anthropic.AnthropicVertex(base_url="{sim.base_url}", region=..., project_id=..., ...)')
         print('Per request: header "x-sim-scenario: rate_limit,ok" overrides the scenario.')
         until = f"for {args.duration:g} s or until Ctrl-C" if args.duration is not None else "until Ctrl-C"
         print(f"Serving {until}.", flush=True)
