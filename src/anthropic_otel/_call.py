@@ -120,6 +120,8 @@ class Attempt:
         if retry_after is not None:
             found[cat.ANTHROPIC_RETRY_AFTER] = retry_after
         self.call.record_ratelimits(headers, found)
+        if self.call.metric_headers:
+            self.call.read_metric_headers(headers)
         if status >= 400:
             self.info = classify_response(status, headers, body)
         self._done(found)
@@ -133,6 +135,8 @@ class Attempt:
     def _done(self, span_attrs: dict[str, Any]) -> None:
         info = self.info
         attrs = dict(self.call.base_attrs)
+        if self.call.extra_attrs:
+            attrs.update(self.call.extra_attrs)
         if self.status is not None:
             attrs[cat.HTTP_RESPONSE_STATUS_CODE] = self.status
         attrs[cat.ANTHROPIC_ATTEMPT_IS_RETRY] = self.is_retry
@@ -163,6 +167,8 @@ class Call:
         *,
         own_span: bool,
         may_start_own: bool = True,
+        capture_limit: int = 0,
+        metric_headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.telemetry = telemetry
         self.start_ns = time.time_ns()
@@ -181,6 +187,13 @@ class Call:
         self.model = _short_str(body.get("model"), _MAX_MODEL_LEN)
         self.max_tokens = _int(body.get("max_tokens"))
         self.stream = bool(stream) or body.get("stream") is True
+        # Content capture (opt-in): the request body is kept to serialise, bounded, when the call ends.
+        self.capture_limit = capture_limit
+        self.request_body: Mapping[str, Any] | None = body if capture_limit else None
+        self.output_blocks: Any = None
+        self.stream_text: list[str] = []
+        self.metric_headers = metric_headers
+        self.extra_attrs: dict[str, str] = {}
         base_url = getattr(client, "base_url", None)
         self.server_address: str | None = _short_str(getattr(base_url, "host", None), 256)
         port = getattr(base_url, "port", None)
@@ -299,6 +312,13 @@ class Call:
         ctx = cause.ctx if cause is not None else self.span_ctx
         self.telemetry.retry_delay.record(seconds, attrs, context=ctx)
 
+    def read_metric_headers(self, headers: Mapping[str, str]) -> None:
+        """The opt-in extra metric attributes (workspace, organization id) from the response headers."""
+        for attribute, header in self.metric_headers:
+            value = enum_value(headers.get(header))
+            if value is not None:
+                self.extra_attrs[attribute] = value
+
     def record_ratelimits(self, headers: Mapping[str, str], span_attrs: dict[str, Any]) -> None:
         """Note the rate-limit headers: on the attempt span (`span_attrs`) and as the gauges' last values."""
         gauges = self.telemetry.ratelimits
@@ -339,6 +359,19 @@ class Call:
         usage = _get(message, "usage")
         if usage is not None:
             self._read_usage(usage)
+        if self.capture_limit:
+            content = _get(message, "content")
+            if content:
+                self.output_blocks = content
+
+    def stream_delta(self, data: str) -> None:
+        """Content capture only: keep the text of a streamed delta (bounded)."""
+        if sum(map(len, self.stream_text)) > self.capture_limit:
+            return
+        delta = _get(_json(data), "delta")
+        text = _get(delta, "text") or _get(delta, "partial_json") or _get(delta, "thinking")
+        if isinstance(text, str):
+            self.stream_text.append(text)
 
     def _read_usage(self, usage: object) -> None:
         for key in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
@@ -436,6 +469,24 @@ class Call:
         self._end_span(info, outcome, status, raised or info is not None)
         self._record_metrics(info, outcome, status, duration)
 
+    def _content_attributes(self) -> dict[str, str]:
+        """Prompt and completion, opt-in only, each attribute at most `capture_limit` bytes of JSON."""
+        limit = self.capture_limit
+        found: dict[str, str] = {}
+        body = self.request_body or {}
+        if body.get("messages") is not None:
+            found[cat.GEN_AI_INPUT_MESSAGES] = _bounded_json(body["messages"], limit)
+        if body.get("system") is not None:
+            found[cat.GEN_AI_SYSTEM_INSTRUCTIONS] = _bounded_json(body["system"], limit)
+        output: Any = None
+        if self.stream_text:
+            output = [{"type": "text", "text": "".join(self.stream_text)}]
+        elif self.output_blocks is not None:
+            output = [_plain(block) for block in self.output_blocks]
+        if output is not None:
+            found[cat.GEN_AI_OUTPUT_MESSAGES] = _bounded_json([{"role": "assistant", "content": output}], limit)
+        return found
+
     def _error_info(self, error: BaseException) -> ErrorInfo:
         from_exc = classify_exception(error)
         last = self.last
@@ -488,6 +539,8 @@ class Call:
             attrs[cat.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (self.first_chunk_ns - self.start_ns) / 1e9
         if info is not None:
             attrs[cat.ERROR_TYPE] = info.error_type
+        if self.capture_limit:
+            attrs.update(self._content_attributes())
         span.set_attributes(attrs)
         if failed and info is not None:
             span.set_status(Status(StatusCode.ERROR, info.error_type))
@@ -507,6 +560,8 @@ class Call:
         tel.duration.record(duration, attrs, context=ctx)
 
         calls = dict(base)
+        if self.extra_attrs:
+            calls.update(self.extra_attrs)
         calls[cat.ANTHROPIC_CALL_OUTCOME] = outcome
         calls[cat.GEN_AI_REQUEST_STREAM] = self.stream
         if status is not None:
@@ -562,6 +617,22 @@ def _is_native(span: Span) -> bool:
         return True
     name = getattr(scope, "name", None)
     return name == _NATIVE_SCOPE or (isinstance(name, str) and name.startswith(_NATIVE_SCOPE + "."))
+
+
+def _plain(block: Any) -> Any:
+    """An SDK content block as plain JSON data."""
+    dump = getattr(block, "model_dump", None) or getattr(block, "dict", None)
+    return dump() if callable(dump) else block
+
+
+def _bounded_json(value: Any, limit: int) -> str:
+    """`value` as JSON, cut to at most `limit` bytes of UTF-8 (a cut text is no longer valid JSON: it says so)."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    marker = "...[truncated]"
+    return data[: max(0, limit - len(marker))].decode(errors="ignore") + marker
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

@@ -27,6 +27,13 @@ GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
 GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
 GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
+# Content, captured only on opt-in (`capture_content`), on our own call span.
+GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
+GEN_AI_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+# Opt-in extra metric attributes (`metric_attributes`).
+ANTHROPIC_WORKSPACE_ID = "anthropic.workspace.id"
+ANTHROPIC_ORGANIZATION_ID = "anthropic.organization.id"
 
 SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"

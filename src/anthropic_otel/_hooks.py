@@ -28,7 +28,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from . import _streams
 from ._call import Call, _json
-from ._config import Config
+from ._config import OPTIONAL_METRIC_ATTRIBUTES, Config
 from ._errors import MAX_ERROR_BODY
 from ._log import internal_error
 from ._telemetry import Telemetry
@@ -51,6 +51,7 @@ class Hooks:
         self.telemetry = telemetry
         self.config = config
         self.enabled = True
+        self.metric_headers = tuple((name, OPTIONAL_METRIC_ATTRIBUTES[name]) for name in config.metric_attributes)
 
     # --- one SDK call -----------------------------------------------------------------------------------
 
@@ -67,7 +68,17 @@ class Hooks:
                 own = False
             else:
                 own = not _native_tracing_on(client)
-            return Call(self.telemetry, client, options, stream, own_span=own, may_start_own=mode != "native-only")
+            config = self.config
+            return Call(
+                self.telemetry,
+                client,
+                options,
+                stream,
+                own_span=own,
+                may_start_own=mode != "native-only",
+                capture_limit=config.max_content_bytes if config.capture_content else 0,
+                metric_headers=self.metric_headers,
+            )
         except Exception:
             internal_error("starting a call")
             return None

@@ -143,6 +143,7 @@ def observe_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
     raises (SDK < 1.0 raises ValueError for a Bedrock exception frame) fails the call."""
     call.sse_seen = True
     first = True
+    capture = call.capture_limit > 0
     try:
         for sse in events:
             name = sse.event
@@ -156,6 +157,10 @@ def observe_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
             elif first and name == "content_block_delta":
                 call.first_chunk_ns = time.time_ns()
                 first = False
+                if capture:
+                    call.stream_delta(sse.data)
+            elif capture and name == "content_block_delta":
+                call.stream_delta(sse.data)
             yield sse
     except Exception as exc:
         _finish(call, exc, "failed")
@@ -165,6 +170,7 @@ def observe_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
 async def observe_events_async(events: AsyncIterator[Any], call: Call) -> AsyncIterator[Any]:
     call.sse_seen = True
     first = True
+    capture = call.capture_limit > 0
     try:
         async for sse in events:
             name = sse.event
@@ -178,6 +184,10 @@ async def observe_events_async(events: AsyncIterator[Any], call: Call) -> AsyncI
             elif first and name == "content_block_delta":
                 call.first_chunk_ns = time.time_ns()
                 first = False
+                if capture:
+                    call.stream_delta(sse.data)
+            elif capture and name == "content_block_delta":
+                call.stream_delta(sse.data)
             yield sse
     except Exception as exc:
         _finish(call, exc, "failed")

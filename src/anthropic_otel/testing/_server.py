@@ -92,6 +92,10 @@ class ReceivedRequest:
         return self.body is not None and self.body.get("stream") is True
 
 
+ORGANIZATION_ID = "org_sim_0123456789abcdef"
+WORKSPACE_ID = "wrkspc_sim_0123456789abcdef"
+
+
 def is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
@@ -732,6 +736,9 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {"request-id": self._rid} if request_id else {}
         if self._platform == "anthropic":
             headers.update(self.server.simulator._tracker.headers(low))
+            # As the API does: who the key belongs to (opt-in metric attributes read these).
+            headers["anthropic-organization-id"] = ORGANIZATION_ID
+            headers["anthropic-workspace-id"] = WORKSPACE_ID
         return headers
 
     def _send_headers(
