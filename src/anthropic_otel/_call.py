@@ -8,6 +8,7 @@ fails, is closed or is dropped. Nothing here imports the SDK; the hooks hand ove
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -439,6 +440,18 @@ class Call:
             span.set_attribute(cat.ANTHROPIC_ERROR_CODE, info.error_code)
         if self._partial() and info is not None:
             span.set_attribute(cat.ANTHROPIC_STREAM_PARTIAL, True)
+
+    def abandon(self) -> None:
+        """After a failure of ours: end whatever span of this call is still open (the SDK ends its native one).
+        Never raises; records nothing more."""
+        with self._lock:
+            self._finished = True
+        pending, self._pending = self._pending, None
+        for span in (pending.span if pending is not None else None, None if self.native else self.span):
+            if span is not None:
+                with contextlib.suppress(Exception):
+                    if span.is_recording():
+                        span.end()
 
     def finish(self, error: BaseException | None = None, how: str = "returned") -> None:
         """End the call exactly once. `how`: returned, read, closed, dropped or failed (for streamed bodies)."""

@@ -140,8 +140,9 @@ class Hooks:
                 try:
                     response.read()
                     body = response.content
-                except Exception:
+                except Exception as exc:
                     body = None
+                    _streams.replay_failure(response, exc)
             _responded(call, attempt, response, body)
         except Exception:
             internal_error("recording an attempt")
@@ -167,8 +168,9 @@ class Hooks:
                 try:
                     await response.aread()
                     body = response.content
-                except Exception:
+                except Exception as exc:
                     body = None
+                    _streams.replay_failure(response, exc)
             _responded(call, attempt, response, body)
         except Exception:
             internal_error("recording an attempt")
@@ -218,6 +220,9 @@ def _failed(call: Call, exc: BaseException) -> None:
         call.finish(exc)
     except Exception:
         internal_error("finishing a failed call")
+        call.abandon()
+    finally:
+        call.last_response = None  # contexts copied during the call (timers, tasks) must not keep the response alive
 
 
 def _returned(call: Call, result: Any) -> None:
@@ -230,17 +235,23 @@ def _returned(call: Call, result: Any) -> None:
         if call.body_pending and not call.last_response_closed():
             return  # the body observer finishes the call when the application is done with the body
         if call.operation == "chat":
-            if hasattr(result, "usage"):
-                call.read_message(result)
-            else:
-                # A raw response (`with_raw_response`): its body is already read; the SDK parses it only if and
-                # when the application asks, so we read the usage from the bytes.
-                content = call.last_response_content()
-                if content is not None:
-                    call.read_message(_json(content))
+            try:
+                if hasattr(result, "usage"):
+                    call.read_message(result)
+                else:
+                    # A raw response (`with_raw_response`): its body is already read; the SDK parses it only if and
+                    # when the application asks, so we read the usage from the bytes.
+                    content = call.last_response_content()
+                    if content is not None:
+                        call.read_message(_json(content))
+            except Exception:
+                internal_error("reading a response")
         call.finish()
     except Exception:
         internal_error("finishing a call")
+        call.abandon()
+    finally:
+        call.last_response = None  # contexts copied during the call (timers, tasks) must not keep the response alive
 
 
 def _start_attempt(kwargs: Mapping[str, Any]) -> tuple[Call, Any, Token[Context]] | None:
@@ -263,6 +274,7 @@ def _attempt_raised(attempt: Any, exc: BaseException) -> None:
         attempt.raised(exc)
     except Exception:
         internal_error("recording a failed attempt")
+        _abandon(attempt)
 
 
 def _abandon(attempt: Any) -> None:

@@ -44,6 +44,16 @@ def _finish(call: Call, error: BaseException | None, how: str) -> None:
         call.finish(error, how)
     except Exception:
         internal_error("finishing a streamed call")
+        call.abandon()
+
+
+def _collect(call: Call, chunk: bytes) -> None:
+    """Keep a chunk of a JSON body for the usage; a failure of ours never reaches the application's read."""
+    try:
+        call.collect_json(chunk)
+    except Exception:
+        call._json_chunks = None
+        internal_error("reading a response body")
 
 
 class _Body:
@@ -74,7 +84,7 @@ class _SyncBody(_Body):
                 yield from self._otel_body
             else:
                 for chunk in self._otel_body:
-                    call.collect_json(chunk)
+                    _collect(call, chunk)
                     yield chunk
         except Exception as exc:
             _finish(call, exc, "failed")
@@ -91,14 +101,22 @@ class _SyncBody(_Body):
 class _AsyncBody(_Body):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         call = self._otel_call
+        chunks = self._otel_body.__aiter__()
         try:
-            async for chunk in self._otel_body:
+            async for chunk in chunks:
                 if call._json_chunks is not None:
-                    call.collect_json(chunk)
+                    _collect(call, chunk)
                 yield chunk
         except Exception as exc:
             _finish(call, exc, "failed")
             raise
+        finally:
+            # Close the body's own generator when ours is closed (a stream read in part and closed or dropped), in
+            # this task, as the SDK does: left to the garbage collector it may be finalized in another thread after
+            # its event loop has closed ("async generator already executing").
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
         _finish(call, None, "read")
 
     async def aclose(self) -> None:
@@ -106,6 +124,48 @@ class _AsyncBody(_Body):
             await self._otel_body.aclose()
         finally:
             _finish(self._otel_call, None, "closed")
+
+
+class _FailingSync:
+    def __init__(self, error: BaseException) -> None:
+        self._error = error
+
+    def __iter__(self) -> Iterator[bytes]:
+        raise self._error
+
+    def close(self) -> None:
+        pass
+
+
+class _FailingAsync:
+    def __init__(self, error: BaseException) -> None:
+        self._error = error
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        raise self._error
+        yield b""  # pragma: no cover - makes this an async generator
+
+    async def aclose(self) -> None:
+        pass
+
+
+def replay_failure(response: Any, error: BaseException) -> None:
+    """Our read of an error body failed: make the SDK's own read of it fail with the same exception, as it would
+    have without us (instead of `ResponseNotRead` or a status error without a body)."""
+    try:
+        httpx = sys.modules[type(response).__module__.partition(".")[0]]
+        body = response.stream
+        bases: list[type] = []
+        if isinstance(body, httpx.SyncByteStream):
+            bases += [_FailingSync, httpx.SyncByteStream]
+        if isinstance(body, httpx.AsyncByteStream):
+            bases += [_FailingAsync, httpx.AsyncByteStream]
+        response.stream = type("FailedBody", tuple(bases), {})(error)
+        # httpx closed the response when the read failed; the SDK reads only a response that is not closed.
+        response.is_stream_consumed = False
+        response.is_closed = False
+    except Exception:
+        internal_error("replaying a failed read")
 
 
 _classes: dict[tuple[type, ...], type] = {}
@@ -146,21 +206,21 @@ def observe_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
     capture = call.capture_limit > 0
     try:
         for sse in events:
-            name = sse.event
-            if name == "completion":
-                name = _completion_event_name(sse.data)
-            if name in _RARE_EVENTS:
-                try:
+            try:
+                name = sse.event
+                if name == "completion":
+                    name = _completion_event_name(sse.data)
+                if name in _RARE_EVENTS:
                     call.sse_event(name, sse.data)
-                except Exception:
-                    internal_error("reading a stream event")
-            elif first and name == "content_block_delta":
-                call.first_chunk_ns = time.time_ns()
-                first = False
-                if capture:
+                elif first and name == "content_block_delta":
+                    call.first_chunk_ns = time.time_ns()
+                    first = False
+                    if capture:
+                        call.stream_delta(sse.data)
+                elif capture and name == "content_block_delta":
                     call.stream_delta(sse.data)
-            elif capture and name == "content_block_delta":
-                call.stream_delta(sse.data)
+            except Exception:
+                internal_error("reading a stream event")
             yield sse
     except Exception as exc:
         _finish(call, exc, "failed")
@@ -173,21 +233,21 @@ async def observe_events_async(events: AsyncIterator[Any], call: Call) -> AsyncI
     capture = call.capture_limit > 0
     try:
         async for sse in events:
-            name = sse.event
-            if name == "completion":
-                name = _completion_event_name(sse.data)
-            if name in _RARE_EVENTS:
-                try:
+            try:
+                name = sse.event
+                if name == "completion":
+                    name = _completion_event_name(sse.data)
+                if name in _RARE_EVENTS:
                     call.sse_event(name, sse.data)
-                except Exception:
-                    internal_error("reading a stream event")
-            elif first and name == "content_block_delta":
-                call.first_chunk_ns = time.time_ns()
-                first = False
-                if capture:
+                elif first and name == "content_block_delta":
+                    call.first_chunk_ns = time.time_ns()
+                    first = False
+                    if capture:
+                        call.stream_delta(sse.data)
+                elif capture and name == "content_block_delta":
                     call.stream_delta(sse.data)
-            elif capture and name == "content_block_delta":
-                call.stream_delta(sse.data)
+            except Exception:
+                internal_error("reading a stream event")
             yield sse
     except Exception as exc:
         _finish(call, exc, "failed")
