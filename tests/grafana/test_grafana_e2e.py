@@ -122,7 +122,9 @@ def test_dashboards_and_alerts_against_real_prometheus(stack: tuple[Any, Prometh
 
     # Phase 2: the organization runs out of money.
     sim.set_scenario(BILLING)
+    switched = time.monotonic()
     [alert] = _wait_for(lambda: _billing_alert(prometheus), 30, "AnthropicBillingError to fire")
+    print(f"\ne2e: AnthropicBillingError firing {time.monotonic() - switched:.1f} s after the switch to billing errors")
     assert alert.labels["severity"] == "critical"
     assert alert.labels["job"] == JOB
     assert alert.labels["anthropic_error_code"] == "enforced_spend_limit_reached"
@@ -141,6 +143,7 @@ def test_dashboards_and_alerts_against_real_prometheus(stack: tuple[Any, Prometh
     end = time.time()
     range_seconds = int(end - started) + 1
     empty: list[str] = []
+    checked = 0
     for path in sorted((GRAFANA / "dashboards").glob("*.json")):
         board = json.loads(path.read_text())
         for variable in board["templating"]["list"]:
@@ -151,6 +154,7 @@ def test_dashboards_and_alerts_against_real_prometheus(stack: tuple[Any, Prometh
             selector = grafana_to_prometheus(match[1], range_seconds)
             params: dict[str, str | float] = {"match[]": selector, "start": started, "end": end}
             values = prometheus.api(f"label/{match[2]}/values", **params)
+            checked += 1
             if not values:
                 empty.append(f"{board['uid']}: variable {variable['name']}")
         for panel, target in prometheus_targets(board):
@@ -159,12 +163,14 @@ def test_dashboards_and_alerts_against_real_prometheus(stack: tuple[Any, Prometh
                 result = prometheus.query(expr, at=end)
             else:
                 result = prometheus.query_range(expr, started, end, 2)
+            checked += 1
             if not result and panel["title"] not in MAY_BE_EMPTY:
                 empty.append(f"{board['uid']}: {panel['title']} [{target['refId']}]")
         tempo_panels = [p["title"] for p in panels(board) if p.get("datasource", {}).get("type") == "tempo"]
         # Tempo panels query traces, which this test does not export (no Tempo here): checked statically.
         assert all("Recent failed" in t for t in tempo_panels)
     assert not empty, "queries without data:\n" + "\n".join(empty)
+    print(f"e2e: {checked} dashboard queries and variable queries returned data")
 
     # The Grafana-managed copy of every alert evaluates against real data (its expressions are expanded).
     provisioning = yaml.safe_load((GRAFANA / "provisioning/alerting/anthropic-otel.yaml").read_text())
