@@ -426,8 +426,15 @@ def soak_streams(streams: int, transport: str, progress: bool = False) -> dict[s
 
                 async def batch(mode: str = mode) -> int:
                     client = new(async_=True, max_retries=0)
-                    for i in range(BATCH):
-                        await _abandon_async(client, mode, MODELS[i % len(MODELS)])
+                    # As for sync streams: collect in this loop's thread, between requests. The cyclic GC run by
+                    # another thread (the simulator's) may otherwise finalize a dropped stream's async generator
+                    # while it is executing here ("async generator already executing"), with or without us.
+                    gc.disable()
+                    try:
+                        for i in range(BATCH):
+                            await _abandon_async(client, mode, MODELS[i % len(MODELS)])
+                    finally:
+                        gc.enable()
                     # The event loop closes the async generators of a stream dropped in the middle, each in a task
                     # of its own: give it the turns the SDK's own test of dropped streams gives it.
                     gc.collect()

@@ -252,3 +252,9 @@ async def observe_events_async(events: AsyncIterator[Any], call: Call) -> AsyncI
     except Exception as exc:
         _finish(call, exc, "failed")
         raise
+    finally:
+        # Close the SDK's event generator in this task, as a closed stream of the SDK's own does; left to the
+        # garbage collector it may be finalized in another thread after its event loop has gone.
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
