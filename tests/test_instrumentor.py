@@ -204,3 +204,29 @@ def test_noop_providers_place_no_hooks() -> None:
     finally:
         instrumentor.uninstrument()
     assert _originals() == before
+
+
+def test_reinstrumenting_with_the_same_providers_keeps_the_ratelimit_gauges_current(simulator: Any) -> None:
+    """The OpenTelemetry SDK hands back the gauges registered by the first `instrument()` (with their callbacks)
+    when the same meter provider is used again: the values of later calls must still reach them."""
+    from anthropic_otel.testing._metrics import metric_points
+
+    reader = InMemoryMetricReader()
+    meter_provider, tracer_provider = MeterProvider(metric_readers=[reader]), TracerProvider()
+    instrumentor = AnthropicInstrumentor()
+    remaining: list[int] = []
+    try:
+        for _ in range(3):
+            instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+            try:
+                client = anthropic.Anthropic(api_key=API_KEY, base_url=simulator.base_url, max_retries=0)
+                client.messages.create(**messages())
+                client.close()
+            finally:
+                instrumentor.uninstrument()
+            points = metric_points(reader, "anthropic.ratelimit.remaining")
+            remaining.append(next(int(p.value) for a, p in points if a["anthropic.ratelimit.kind"] == "requests"))
+    finally:
+        meter_provider.shutdown()
+        tracer_provider.shutdown()
+    assert remaining[0] > remaining[1] > remaining[2], remaining

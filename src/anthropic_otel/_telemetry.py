@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 
 from opentelemetry import metrics, trace
@@ -29,11 +31,7 @@ class Telemetry:
         self.attempts = meter.create_counter(cat.ATTEMPTS.name, cat.ATTEMPTS.unit, cat.ATTEMPTS.description)
         # Rate-limit headroom: the last header value per series, reported when the reader collects. Eight
         # synchronous gauge points per attempt cost more than the rest of an attempt's telemetry together.
-        self.ratelimits = RateLimitGauges()
-        for metric, values in ((cat.RATELIMIT_REMAINING, "remaining"), (cat.RATELIMIT_LIMIT, "limit")):
-            meter.create_observable_gauge(
-                metric.name, [self.ratelimits.callback(values)], metric.unit, metric.description
-            )
+        self.ratelimits = _ratelimit_gauges(meter)
         self.is_noop = isinstance(self.tracer, trace.NoOpTracer) and isinstance(meter, metrics.NoOpMeter)
 
 
@@ -76,6 +74,32 @@ class RateLimitGauges:
                 attributes[cat.SERVER_ADDRESS] = server
             self._attributes[key] = attributes
         return attributes
+
+
+_gauges_by_meter: weakref.WeakKeyDictionary[metrics.Meter, RateLimitGauges] = weakref.WeakKeyDictionary()
+_gauges_lock = threading.Lock()
+
+
+def _ratelimit_gauges(meter: metrics.Meter) -> RateLimitGauges:
+    """The last values behind the two observable gauges of `meter`, registered once per meter.
+
+    `instrument()` after `uninstrument()` with the same meter provider gets the same meter back, and the
+    OpenTelemetry SDK then returns the gauges registered the first time, which keep reporting through the
+    callbacks they were created with: new values must go where those callbacks read.
+    """
+    with _gauges_lock:
+        try:
+            gauges = _gauges_by_meter.get(meter)
+        except TypeError:  # a meter that cannot be weakly referenced: register anew, as for a new meter
+            gauges = None
+        if gauges is not None:
+            return gauges
+        gauges = RateLimitGauges()
+        for metric, values in ((cat.RATELIMIT_REMAINING, "remaining"), (cat.RATELIMIT_LIMIT, "limit")):
+            meter.create_observable_gauge(metric.name, [gauges.callback(values)], metric.unit, metric.description)
+        with contextlib.suppress(TypeError):
+            _gauges_by_meter[meter] = gauges
+        return gauges
 
 
 def _histogram(meter: metrics.Meter, metric: cat.Metric) -> metrics.Histogram:
