@@ -13,7 +13,8 @@ simulator through probes placed on the same methods: `request` receives `options
 a retry) and returns `(response, options)` whose response has `.status_code`, `.headers`, `.is_closed` and a
 `.stream` that is an httpx/httpx2 byte stream of the client's kind; `_calculate_retry_timeout` returns a float
 (the 1 ms the response asked for); `Stream._iter_events` / `AsyncStream._iter_events` yield objects with `.event`
-and `.data`. Exit status 1 with one line per broken expectation.
+(equal to their `._event`, which the event observer reads) and `.data`. Exit status 1 with one line per broken
+expectation.
 
 tests/reliability/test_rel_hook_points.py runs the same checks against the installed SDK.
 """
@@ -299,6 +300,10 @@ def _check_events(where: str, items: list[tuple[Any, ...]]) -> list[str]:
         found.append(f"{where}: the events have no `.data` string")
     if "message_start" not in names or "content_block_delta" not in names:
         found.append(f"{where}: the events' `.event` names are not the SSE event names (saw {names[:4]})")
+    # The event observer reads the name from `_event`, the attribute behind the `event` property (falling back
+    # to `.event` only where `_event` is missing): the two must agree.
+    if any(getattr(item, "_event", name) != name for (_, _, item), name in zip(items, names, strict=True)):
+        found.append(f"{where}: the events' `_event` is not what their `.event` property returns")
     return found
 
 

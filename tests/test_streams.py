@@ -108,8 +108,14 @@ def test_sse_error_before_output_is_not_partial(make_client: Any, telemetry: Tel
     assert "anthropic.stream.partial" not in attrs
 
 
-def test_stream_cut_without_message_stop(make_client: Any, telemetry: Telemetry, native: bool) -> None:
-    events = [e.type for e in make_client("stream_cut").messages.create(**messages(stream=True))]
+@pytest.mark.parametrize("async_", [False, True], ids=["sync", "async"])
+def test_stream_cut_without_message_stop(make_client: Any, telemetry: Telemetry, native: bool, async_: bool) -> None:
+    client = make_client("stream_cut", async_=async_)
+
+    async def read_async() -> list[str]:
+        return [e.type async for e in await client.messages.create(**messages(stream=True))]
+
+    events = asyncio.run(read_async()) if async_ else [e.type for e in client.messages.create(**messages(stream=True))]
     assert "message_stop" not in events
     attrs = _only_call(telemetry)
     assert attrs["anthropic.call.outcome"] == "failed"
@@ -138,12 +144,27 @@ def test_connection_dropped_mid_stream(make_client: Any, telemetry: Telemetry, n
     assert attrs["anthropic.stream.partial"] is True
 
 
-def test_break_and_close_is_not_an_error(make_client: Any, telemetry: Telemetry, native: bool) -> None:
-    stream = make_client("ok:deltas=10").messages.create(**messages(stream=True))
-    for event in stream:
-        if event.type == "content_block_delta":
-            break
-    stream.close()
+@pytest.mark.parametrize("async_", [False, True], ids=["sync", "async"])
+def test_break_and_close_is_not_an_error(make_client: Any, telemetry: Telemetry, native: bool, async_: bool) -> None:
+    client = make_client("ok:deltas=10", async_=async_)
+
+    async def read_async() -> None:
+        stream = await client.messages.create(**messages(stream=True))
+        async for event in stream:
+            if event.type == "content_block_delta":
+                break
+        assert telemetry.counter("anthropic.client.calls") == 0, "not finished while the stream is open"
+        await stream.close()
+
+    if async_:
+        asyncio.run(read_async())
+    else:
+        stream = client.messages.create(**messages(stream=True))
+        for event in stream:
+            if event.type == "content_block_delta":
+                break
+        assert telemetry.counter("anthropic.client.calls") == 0, "not finished while the stream is open"
+        stream.close()
     span = telemetry.call_span()
     attrs = dict(span.attributes or {})
     assert span.status.status_code.name != "ERROR"
@@ -214,3 +235,60 @@ def test_no_span_left_open(make_client: Any, telemetry: Telemetry, native: bool)
     assert telemetry.counter("anthropic.client.calls") == 4
     assert len(telemetry.call_spans()) == 4
     assert len(telemetry.attempt_spans()) == 4
+
+
+class _EventWithoutPrivateName:
+    """A server-sent event as another decoder could make it: `event` and `data`, but no `_event` behind them."""
+
+    def __init__(self, sse: Any) -> None:
+        self.event, self.data, self.id, self.retry = sse.event, sse.data, sse.id, sse.retry
+        self.json = sse.json
+
+
+def test_events_without_the_private_name_attribute(
+    make_client: Any, telemetry: Telemetry, native: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event observer reads `_event` (cheaper than the `event` property) and falls back to `event`."""
+    decode = anthropic._streaming.SSEDecoder.decode
+
+    def without_private_name(self: Any, line: str) -> Any:
+        sse = decode(self, line)
+        return None if sse is None else _EventWithoutPrivateName(sse)
+
+    monkeypatch.setattr(anthropic._streaming.SSEDecoder, "decode", without_private_name)
+    events = [e.type for e in make_client("max_tokens:deltas=5").messages.create(**messages(stream=True))]
+    assert events[-1] == "message_stop"
+    attrs = _only_call(telemetry)
+    assert attrs["anthropic.call.outcome"] == "ok" and attrs["anthropic.message.stop_reason"] == "max_tokens"
+    assert attrs["gen_ai.usage.output_tokens"] == 64 and attrs["gen_ai.response.time_to_first_chunk"] > 0
+
+
+def test_closed_from_another_thread_while_being_read(make_client: Any, telemetry: Telemetry, native: bool) -> None:
+    """A stream the application closes from another thread while a reader is inside it ended as closed, whatever
+    the reader then sees."""
+    import threading
+
+    stream = make_client("slow_stream:interval=0.2:deltas=20").messages.create(**messages(stream=True))
+    first_delta = threading.Event()
+    outcome: list[str] = []
+
+    def read() -> None:
+        try:
+            for event in stream:
+                if event.type == "content_block_delta":
+                    first_delta.set()
+            outcome.append("read to the end")
+        except Exception as exc:
+            outcome.append(type(exc).__name__)
+        finally:
+            first_delta.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert first_delta.wait(10)
+    stream.close()
+    reader.join(10)
+    assert not reader.is_alive() and outcome
+    attrs = _only_call(telemetry)
+    assert attrs["anthropic.call.outcome"] == "ok", (attrs, outcome)
+    assert "error.type" not in attrs

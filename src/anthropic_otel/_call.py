@@ -12,7 +12,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -80,9 +80,12 @@ _providers: dict[type, str] = {}
 
 def _get(obj: object, name: str) -> Any:
     """`obj.name` or `obj[name]`: SDK models and plain JSON dicts alike."""
-    if isinstance(obj, Mapping):
+    if isinstance(obj, dict):  # JSON; checked first, as `isinstance(obj, Mapping)` is an ABC check, slower
         return obj.get(name)
-    return getattr(obj, name, None)
+    value = getattr(obj, name, None)
+    if value is None and isinstance(obj, Mapping):
+        return obj.get(name)
+    return value
 
 
 def _int(value: object) -> int | None:
@@ -96,10 +99,11 @@ def _short_str(value: object, limit: int) -> str | None:
 class Attempt:
     """One HTTP attempt: its span and what its response (or failure) said."""
 
-    __slots__ = ("call", "ctx", "end_ns", "info", "is_retry", "request_id", "span", "status")
+    # No reference back to the call: a cycle would keep both, their spans and contexts alive until the cyclic
+    # garbage collector runs, and that (not the telemetry) was the largest cost of a call under load.
+    __slots__ = ("ctx", "end_ns", "info", "is_retry", "request_id", "span", "status")
 
-    def __init__(self, call: Call, span: Span, ctx: Context, retries_taken: int) -> None:
-        self.call = call
+    def __init__(self, span: Span, ctx: Context, retries_taken: int) -> None:
         self.span = span
         self.ctx = ctx
         self.is_retry = retries_taken > 0
@@ -108,7 +112,7 @@ class Attempt:
         self.request_id: str | None = None
         self.end_ns = 0
 
-    def responded(self, status: int, headers: Mapping[str, str], body: object) -> None:
+    def responded(self, call: Call, status: int, headers: Mapping[str, str], body: object) -> None:
         """Record the response: status, request id, rate limits, retry-after and, for an error, its body."""
         self.end_ns = time.time_ns()
         self.status = status
@@ -120,24 +124,24 @@ class Attempt:
         retry_after = _retry_after(headers)
         if retry_after is not None:
             found[cat.ANTHROPIC_RETRY_AFTER] = retry_after
-        self.call.record_ratelimits(headers, found)
-        if self.call.metric_headers:
-            self.call.read_metric_headers(headers)
+        call.record_ratelimits(headers, found)
+        if call.metric_headers:
+            call.read_metric_headers(headers)
         if status >= 400:
             self.info = classify_response(status, headers, body)
-        self._done(found)
+        self._done(call, found)
 
-    def raised(self, exc: BaseException) -> None:
+    def raised(self, call: Call, exc: BaseException) -> None:
         """Record a failure before any response: connection refused or dropped, client timeout."""
         self.end_ns = time.time_ns()
         self.info = classify_exception(exc)
-        self._done({})
+        self._done(call, {})
 
-    def _done(self, span_attrs: dict[str, Any]) -> None:
+    def _done(self, call: Call, span_attrs: dict[str, Any]) -> None:
         info = self.info
-        attrs = dict(self.call.base_attrs)
-        if self.call.extra_attrs:
-            attrs.update(self.call.extra_attrs)
+        attrs = dict(call.base_attrs)
+        if call.extra_attrs:
+            attrs.update(call.extra_attrs)
         if self.status is not None:
             attrs[cat.HTTP_RESPONSE_STATUS_CODE] = self.status
         attrs[cat.ANTHROPIC_ATTEMPT_IS_RETRY] = self.is_retry
@@ -149,8 +153,8 @@ class Attempt:
             self.span.set_status(Status(StatusCode.ERROR, info.error_type))
         if span_attrs:
             self.span.set_attributes(span_attrs)
-        self.call.telemetry.attempts.add(1, attrs, context=self.ctx)
-        self.call.attempt_done(self)
+        call.telemetry.attempts.add(1, attrs, context=self.ctx)
+        call.attempt_done(self)
 
     def end(self) -> None:
         self.span.end(end_time=self.end_ns or None)
@@ -225,6 +229,10 @@ class Call:
         self.usage: dict[str, int] = {}
         self.first_chunk_ns = 0
         self.sse_seen = False
+        # A weak reference to the generator that observes this call's server-sent events (a strong one would make a
+        # cycle through its frame): while it runs, the end of the body is its to report.
+        self.events_observer: Callable[[], Any] | None = None
+        self.events_thread = 0  # the thread that reads them
         self.stream_complete = False
         self.stream_error: ErrorInfo | None = None
         self.body_pending = False
@@ -280,7 +288,7 @@ class Call:
         if retries_taken > 0:
             attrs[cat.HTTP_REQUEST_RESEND_COUNT] = retries_taken
         span = self.telemetry.tracer.start_span(f"{self.method} {self.path}", self.span_ctx, SpanKind.CLIENT, attrs)
-        return Attempt(self, span, trace.set_span_in_context(span, self.span_ctx), retries_taken)
+        return Attempt(span, trace.set_span_in_context(span, self.span_ctx), retries_taken)
 
     def attempt_done(self, attempt: Attempt) -> None:
         self.last = attempt
@@ -323,7 +331,8 @@ class Call:
     def record_ratelimits(self, headers: Mapping[str, str], span_attrs: dict[str, Any]) -> None:
         """Note the rate-limit headers: on the attempt span (`span_attrs`) and as the gauges' last values."""
         gauges = self.telemetry.ratelimits
-        for header, kind, which, attribute in _RATELIMIT_HEADERS:
+        series = (self.provider, self.model, self.server_address)
+        for header, kind, remaining, attribute in _RATELIMIT_HEADERS:
             raw = headers.get(header)
             if raw is None:
                 continue
@@ -334,8 +343,7 @@ class Call:
             if value < 0:
                 continue
             span_attrs[attribute] = value
-            values = gauges.remaining if which == "remaining" else gauges.limit
-            gauges.set(values, (self.provider, self.model, self.server_address, kind), value)
+            gauges.set(gauges.remaining if remaining else gauges.limit, (*series, kind), value)
 
     def last_response_closed(self) -> bool:
         return bool(getattr(self.last_response, "is_closed", True))
@@ -603,7 +611,7 @@ class Call:
 
 
 _RATELIMIT_HEADERS = tuple(
-    (f"anthropic-ratelimit-{header}-{which}", kind, which, cat.ratelimit_attribute(kind, which))
+    (f"anthropic-ratelimit-{header}-{which}", kind, which == "remaining", cat.ratelimit_attribute(kind, which))
     for header, kind in cat.RATELIMIT_KINDS.items()
     for which in ("remaining", "limit")
 )

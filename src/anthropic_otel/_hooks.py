@@ -130,7 +130,7 @@ class Hooks:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
             otel_context.detach(token)
-            _attempt_raised(attempt, exc)
+            _attempt_raised(call, attempt, exc)
             raise
         otel_context.detach(token)
         try:
@@ -158,7 +158,7 @@ class Hooks:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
             otel_context.detach(token)
-            _attempt_raised(attempt, exc)
+            _attempt_raised(call, attempt, exc)
             raise
         otel_context.detach(token)
         try:
@@ -188,9 +188,9 @@ class Hooks:
         return value
 
     def native_span(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        """In `own` mode our call span replaces the SDK's: tell the SDK it has none for this call."""
-        call = _current_call.get()
-        if call is not None and self.config.call_span == "own":
+        """In `own` mode (the only one that places this hook) our call span replaces the SDK's: tell the SDK it has
+        none for this call."""
+        if self.enabled and _current_call.get() is not None:
             return None
         return wrapped(*args, **kwargs)
 
@@ -199,12 +199,12 @@ class Hooks:
     def events_sync(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         events = wrapped(*args, **kwargs)
         call = _streams.call_of(getattr(instance, "response", None))
-        return events if call is None else _streams.observe_events(events, call)
+        return events if call is None else _streams.observed_events(events, call)
 
     def events_async(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         events = wrapped(*args, **kwargs)
         call = _streams.call_of(getattr(instance, "response", None))
-        return events if call is None else _streams.observe_events_async(events, call)
+        return events if call is None else _streams.observed_events_async(events, call)
 
 
 def _native_tracing_on(client: Any) -> bool:
@@ -269,9 +269,9 @@ def _start_attempt(kwargs: Mapping[str, Any]) -> tuple[Call, Any, Token[Context]
         return None
 
 
-def _attempt_raised(attempt: Any, exc: BaseException) -> None:
+def _attempt_raised(call: Call, attempt: Any, exc: BaseException) -> None:
     try:
-        attempt.raised(exc)
+        attempt.raised(call, exc)
     except Exception:
         internal_error("recording a failed attempt")
         _abandon(attempt)
@@ -313,7 +313,7 @@ def _peek_error_body(response: Any) -> object:
 def _responded(call: Call, attempt: Any, response: Any, body: object) -> None:
     status = response.status_code
     # One pass over the headers; every lookup after that is a plain dict lookup (keys are lower case).
-    attempt.responded(status, dict(response.headers.items()), body)
+    attempt.responded(call, status, dict(response.headers.items()), body)
     call.last_response = response
     if 200 <= status < 300 and not response.is_closed:
         _streams.attach(response, call)

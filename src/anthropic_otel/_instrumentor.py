@@ -62,8 +62,9 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             return
         for module_name, class_name, method, hook_name in HOOK_POINTS:
             self._place(module_name, class_name, method, getattr(hooks, hook_name))
-        for module_name, class_name, method, hook_name in OPTIONAL_HOOK_POINTS:
-            self._place(module_name, class_name, method, getattr(hooks, hook_name), optional=True)
+        if config.call_span == "own":  # the only mode that needs to keep the SDK from starting its call span
+            for module_name, class_name, method, hook_name in OPTIONAL_HOOK_POINTS:
+                self._place(module_name, class_name, method, getattr(hooks, hook_name), optional=True)
 
     def _place(self, module_name: str, class_name: str, method: str, hook: Any, optional: bool = False) -> None:
         try:

@@ -4,7 +4,7 @@ Nothing the application holds is replaced: the `Stream`, `MessageStream` or raw 
 SDK's own object. We wrap the transport-level body (`response.stream`, an httpx byte stream) to learn when
 reading it ends, fails, is closed or is dropped, and the SDK's server-sent-event iterator to learn the few
 events that matter (`message_start`, `message_delta`, `message_stop`, `error`) plus the time of the first
-content delta. Per event that is one generator step and one string comparison; nothing is recorded before
+content delta. Per event that is one generator step and one set lookup; nothing is recorded before
 the end of the stream.
 """
 
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -20,7 +22,6 @@ from ._call import Call
 from ._log import internal_error
 
 _CALL_ATTR = "_anthropic_otel_call"
-_RARE_EVENTS = frozenset(("message_start", "message_delta", "message_stop", "error"))
 
 
 def call_of(response: object) -> Call | None:
@@ -78,6 +79,11 @@ class _Body:
 
 class _SyncBody(_Body):
     def __iter__(self) -> Iterator[bytes]:
+        if _events_tell_the_end(self._otel_call):
+            return iter(self._otel_body)
+        return self._observed()
+
+    def _observed(self) -> Iterator[bytes]:
         call = self._otel_call
         try:
             if call._json_chunks is None:
@@ -95,18 +101,28 @@ class _SyncBody(_Body):
         try:
             self._otel_body.close()
         finally:
-            _finish(self._otel_call, None, "closed")
+            if not _events_running(self._otel_call):
+                _finish(self._otel_call, None, "closed")
 
 
 class _AsyncBody(_Body):
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        if _events_tell_the_end(self._otel_call):
+            chunks: AsyncIterator[bytes] = self._otel_body.__aiter__()
+            return chunks
+        return self._observed()
+
+    async def _observed(self) -> AsyncIterator[bytes]:
         call = self._otel_call
         chunks = self._otel_body.__aiter__()
         try:
-            async for chunk in chunks:
-                if call._json_chunks is not None:
+            if call._json_chunks is None:
+                async for chunk in chunks:
+                    yield chunk
+            else:
+                async for chunk in chunks:
                     _collect(call, chunk)
-                yield chunk
+                    yield chunk
         except Exception as exc:
             _finish(call, exc, "failed")
             raise
@@ -123,7 +139,30 @@ class _AsyncBody(_Body):
         try:
             await self._otel_body.aclose()
         finally:
-            _finish(self._otel_call, None, "closed")
+            if not _events_running(self._otel_call):
+                _finish(self._otel_call, None, "closed")
+
+
+def _events_tell_the_end(call: Call) -> bool:
+    """Whether our event observer, not the body wrapper, reports how reading the body ends.
+
+    When the SDK reads the body through its event iterator (a `Stream`), the observer around that iterator sees
+    the end of the body and every failure of reading it, so the body is read with no layer of ours per chunk.
+    Not under the SDK's native span: the SDK ends it when the body ends, and what the end tells us (a stream cut
+    short, the outcome) must be on that span before.
+    """
+    return call.events_observer is not None and not call.native
+
+
+def _events_running(call: Call) -> bool:
+    """Whether the body is being closed from inside our event observer: httpx closes a body it has read to the
+    end before the event iterator has finished; the observer then reports the end itself, right after. (A close
+    from another thread while the observer runs is the application's: it ends the call as closed.)"""
+    ref = call.events_observer
+    observer = ref() if ref is not None else None
+    if observer is None or call.events_thread != threading.get_ident():
+        return False
+    return bool(getattr(observer, "gi_running", None) or getattr(observer, "ag_running", None))
 
 
 class _FailingSync:
@@ -198,57 +237,85 @@ def _completion_event_name(data: str) -> str:
     return match.group(1) if match is not None else "completion"
 
 
+# The events we look at. A content delta only until the first one (its time is the time to first chunk), unless
+# content capture wants the text of every delta. SDK < 1.0 names every Bedrock event `completion`.
+_RARE_EVENTS = frozenset(("message_start", "message_delta", "message_stop", "error"))
+_UNTIL_FIRST_DELTA = _RARE_EVENTS | {"content_block_delta", "completion"}
+_AFTER_FIRST_DELTA = _RARE_EVENTS | {"completion"}
+
+
+def _note_event(call: Call, name: str, data: str, watched: frozenset[str]) -> frozenset[str]:
+    """One watched event; returns the events to watch from now on. A failure of ours is logged and forgotten."""
+    try:
+        if name == "completion":
+            name = _completion_event_name(data)
+        if name == "content_block_delta":
+            if not call.first_chunk_ns:
+                call.first_chunk_ns = time.time_ns()
+            if call.capture_limit > 0:
+                call.stream_delta(data)
+                return watched
+            return _AFTER_FIRST_DELTA
+        if name in _RARE_EVENTS:
+            call.sse_event(name, data)
+    except Exception:
+        internal_error("reading a stream event")
+    return watched
+
+
+def observed_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
+    """`events` seen through our observer, which from now on reports the end of the body (`_events_tell_the_end`)."""
+    observer = observe_events(events, call)
+    call.events_observer = weakref.ref(observer)
+    return observer
+
+
+def observed_events_async(events: AsyncIterator[Any], call: Call) -> AsyncIterator[Any]:
+    observer = observe_events_async(events, call)
+    call.events_observer = weakref.ref(observer)
+    return observer
+
+
 def observe_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
     """Pass the server-sent events of a streamed body through, noting the ones that matter. A decoder that
-    raises (SDK < 1.0 raises ValueError for a Bedrock exception frame) fails the call."""
+    raises (SDK < 1.0 raises ValueError for a Bedrock exception frame) fails the call.
+
+    Per event: one attribute read and one set lookup; everything else is in `_note_event`, for the few events
+    that matter. The name is read from the attribute behind the SDK's `event` property (the same in every
+    supported SDK, which `scripts/check_hook_points.py` and the tests check): a property call per event would
+    be a third of our cost per event."""
     call.sse_seen = True
-    first = True
-    capture = call.capture_limit > 0
+    call.events_thread = threading.get_ident()
+    watched = _UNTIL_FIRST_DELTA
     try:
         for sse in events:
             try:
-                name = sse.event
-                if name == "completion":
-                    name = _completion_event_name(sse.data)
-                if name in _RARE_EVENTS:
-                    call.sse_event(name, sse.data)
-                elif first and name == "content_block_delta":
-                    call.first_chunk_ns = time.time_ns()
-                    first = False
-                    if capture:
-                        call.stream_delta(sse.data)
-                elif capture and name == "content_block_delta":
-                    call.stream_delta(sse.data)
-            except Exception:
-                internal_error("reading a stream event")
+                name = sse._event  # what the SDK's `ServerSentEvent.event` property returns, without the call
+            except AttributeError:
+                name = getattr(sse, "event", None)
+            if name in watched:
+                watched = _note_event(call, name, sse.data, watched)
             yield sse
     except Exception as exc:
         _finish(call, exc, "failed")
         raise
+    _finish(call, None, "read")
 
 
 async def observe_events_async(events: AsyncIterator[Any], call: Call) -> AsyncIterator[Any]:
     call.sse_seen = True
-    first = True
-    capture = call.capture_limit > 0
+    call.events_thread = threading.get_ident()
+    watched = _UNTIL_FIRST_DELTA
     try:
         async for sse in events:
             try:
-                name = sse.event
-                if name == "completion":
-                    name = _completion_event_name(sse.data)
-                if name in _RARE_EVENTS:
-                    call.sse_event(name, sse.data)
-                elif first and name == "content_block_delta":
-                    call.first_chunk_ns = time.time_ns()
-                    first = False
-                    if capture:
-                        call.stream_delta(sse.data)
-                elif capture and name == "content_block_delta":
-                    call.stream_delta(sse.data)
-            except Exception:
-                internal_error("reading a stream event")
+                name = sse._event  # what the SDK's `ServerSentEvent.event` property returns, without the call
+            except AttributeError:
+                name = getattr(sse, "event", None)
+            if name in watched:
+                watched = _note_event(call, name, sse.data, watched)
             yield sse
+        _finish(call, None, "read")
     except Exception as exc:
         _finish(call, exc, "failed")
         raise
