@@ -21,7 +21,15 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from . import _catalog as cat
-from ._errors import ErrorInfo, classify_exception, classify_response, enum_value, parse_error_body
+from ._errors import (
+    AMZN_ERROR_TYPE_HEADER,
+    SHOULD_RETRY_HEADER,
+    ErrorInfo,
+    classify_exception,
+    classify_response,
+    enum_value,
+    parse_error_body,
+)
 from ._telemetry import Telemetry
 
 _NATIVE_SCOPE = "com.anthropic.sdk.python"
@@ -614,6 +622,18 @@ _RATELIMIT_HEADERS = tuple(
     (f"anthropic-ratelimit-{header}-{which}", kind, which == "remaining", cat.ratelimit_attribute(kind, which))
     for header, kind in cat.RATELIMIT_KINDS.items()
     for which in ("remaining", "limit")
+)
+# Every response header that `Attempt.responded` and the classification read (plus the opt-in metric headers).
+HEADERS_READ = frozenset(
+    (
+        "request-id",
+        "x-amzn-requestid",
+        "retry-after-ms",
+        "retry-after",
+        SHOULD_RETRY_HEADER,
+        AMZN_ERROR_TYPE_HEADER,
+        *(header for header, _, _, _ in _RATELIMIT_HEADERS),
+    )
 )
 _USAGE_ATTRIBUTES = (
     ("input_tokens", cat.GEN_AI_USAGE_INPUT_TOKENS),

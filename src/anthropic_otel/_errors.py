@@ -64,6 +64,7 @@ VERTEX_ERROR_TYPES: dict[str, str] = {
     "ALREADY_EXISTS": "conflict_error",
 }
 AMZN_ERROR_TYPE_HEADER = "x-amzn-errortype"
+SHOULD_RETRY_HEADER = "x-should-retry"
 
 
 def enum_value(value: object) -> str | None:
@@ -78,7 +79,7 @@ def enum_value(value: object) -> str | None:
 def is_retryable_status(status: int, headers: Mapping[str, str] | None = None) -> bool:
     """The SDK's retry rule for one response: `x-should-retry` wins, else 408, 409, 429 and 5xx retry."""
     if headers is not None:
-        should = headers.get("x-should-retry")
+        should = headers.get(SHOULD_RETRY_HEADER)
         if should == "true":
             return True
         if should == "false":

@@ -27,7 +27,7 @@ from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from . import _streams
-from ._call import Call, _json
+from ._call import HEADERS_READ, Call, _json
 from ._config import OPTIONAL_METRIC_ATTRIBUTES, Config
 from ._errors import MAX_ERROR_BODY
 from ._log import internal_error
@@ -52,6 +52,9 @@ class Hooks:
         self.config = config
         self.enabled = True
         self.metric_headers = tuple((name, OPTIONAL_METRIC_ATTRIBUTES[name]) for name in config.metric_attributes)
+        self.headers_read = frozenset(
+            name.encode("ascii") for name in (*HEADERS_READ, *(header for _, header in self.metric_headers))
+        )
 
     # --- one SDK call -----------------------------------------------------------------------------------
 
@@ -143,7 +146,7 @@ class Hooks:
                 except Exception as exc:
                     body = None
                     _streams.replay_failure(response, exc)
-            _responded(call, attempt, response, body)
+            _responded(call, attempt, response, body, self.headers_read)
         except Exception:
             internal_error("recording an attempt")
             _abandon(attempt)
@@ -171,7 +174,7 @@ class Hooks:
                 except Exception as exc:
                     body = None
                     _streams.replay_failure(response, exc)
-            _responded(call, attempt, response, body)
+            _responded(call, attempt, response, body, self.headers_read)
         except Exception:
             internal_error("recording an attempt")
             _abandon(attempt)
@@ -288,6 +291,22 @@ def _response_of(result: Any) -> Any:
     return result[0] if isinstance(result, tuple) else result
 
 
+def _headers_read(headers: Any, names: frozenset[bytes]) -> dict[str, str]:
+    """The headers we read, by lower-case name, in one pass over the raw bytes: httpx would first decode every
+    header of the response twice (to choose an encoding) to give us any of them. Values are ASCII in practice;
+    Latin-1 never fails on the rest."""
+    try:
+        raw = headers.raw
+    except Exception:
+        return dict(headers.items())
+    found: dict[str, str] = {}
+    for key, value in raw:
+        key = key.lower()
+        if key in names:
+            found[key.decode("ascii")] = value.decode("latin-1")
+    return found
+
+
 def _peek_error_body(response: Any) -> object:
     """The body of an error response if it is (or can cheaply be) read; `_NEEDS_READ` when we should read it.
 
@@ -310,10 +329,9 @@ def _peek_error_body(response: Any) -> object:
     return _NEEDS_READ if "json" in headers.get("content-type", "") else None
 
 
-def _responded(call: Call, attempt: Any, response: Any, body: object) -> None:
+def _responded(call: Call, attempt: Any, response: Any, body: object, names: frozenset[bytes]) -> None:
     status = response.status_code
-    # One pass over the headers; every lookup after that is a plain dict lookup (keys are lower case).
-    attempt.responded(call, status, dict(response.headers.items()), body)
+    attempt.responded(call, status, _headers_read(response.headers, names), body)
     call.last_response = response
     if 200 <= status < 300 and not response.is_closed:
         _streams.attach(response, call)

@@ -315,7 +315,6 @@ async def observe_events_async(events: AsyncIterator[Any], call: Call) -> AsyncI
             if name in watched:
                 watched = _note_event(call, name, sse.data, watched)
             yield sse
-        _finish(call, None, "read")
     except Exception as exc:
         _finish(call, exc, "failed")
         raise
@@ -325,3 +324,4 @@ async def observe_events_async(events: AsyncIterator[Any], call: Call) -> AsyncI
         aclose = getattr(events, "aclose", None)
         if aclose is not None:
             await aclose()
+    _finish(call, None, "read")
