@@ -65,6 +65,10 @@ class Comparison:
 def _block(arm: Arm, calls: int) -> float:
     arm.setup()
     try:
+        # One untimed call first: installing or removing the instrumentation between blocks leaves the CPU caches
+        # cold, a one-off cost an application pays once, not per call (and a block of 3 long streams would
+        # otherwise spread it over only 3 calls).
+        arm.run(1)
         elapsed_ns = arm.run(calls)
     finally:
         arm.teardown()

@@ -8,7 +8,7 @@
 Everything runs in one process against an in-process `httpx2` transport (`_fixtures.py`): the real SDK, canned
 responses with real unread bodies. Uninstrumented and instrumented blocks alternate ABBA (`_abba.py`). The floor
 (`_floor.py`) is the same telemetry emitted straight through the same OpenTelemetry SDK providers. What each row
-means: docs/performance.md.
+means: the README, section "Performance".
 
 OpenTelemetry SDK configuration of the instrumented arm, as in production:
 - `TracerProvider` + `BatchSpanProcessor` (default queue 2048, batch 512, 5 s) over an exporter that drops the
@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import anthropic
@@ -53,6 +54,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.trace import NoOpTracerProvider
 
 from anthropic_otel import AnthropicInstrumentor
+from anthropic_otel._call import Call
+from anthropic_otel._streams import observe_events
+from anthropic_otel._telemetry import Telemetry
 
 from _abba import Arm, Comparison, compare
 from _fixtures import (
@@ -75,6 +79,8 @@ LONG_STREAM_DELTAS = 496  # 501 events: message_start, content_block_start, 496 
 SHORT_STREAM_DELTAS = 1  # 6 events: the per-call cost of a streamed call, to subtract from the long stream
 LONG_EVENTS = LONG_STREAM_DELTAS + 5
 SHORT_EVENTS = SHORT_STREAM_DELTAS + 5
+MID_STREAM_DELTAS = 96  # 101 events: with the long stream, the slope per event (both pay the cold end of a stream)
+MID_EVENTS = MID_STREAM_DELTAS + 5
 
 
 # --- settings -----------------------------------------------------------------------------------------------
@@ -239,6 +245,24 @@ def _pass() -> None:
     return None
 
 
+def observer_alone(client: anthropic.Anthropic, providers: Providers, sse: Sequence[bytes], observe: bool) -> Arm:
+    """The server-sent events of one stream, decoded once, iterated with (or without) our event observer around
+    them: its own cost per event, without the SDK's parsing in between. A fresh `Call` per stream in both arms."""
+    events = list(anthropic._streaming.SSEDecoder().iter_bytes(iter([b"".join(sse)])))
+    telemetry = Telemetry(providers.tracer, providers.meter)
+    options = SimpleNamespace(url="/v1/messages", method="post", json_data={"model": MODEL, "max_tokens": MAX_TOKENS})
+
+    def run(n: int) -> int:
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            call = Call(telemetry, client, options, True, own_span=False, may_start_own=False)
+            for _event in observe_events(iter(events), call) if observe else iter(events):
+                pass
+        return time.perf_counter_ns() - t0
+
+    return Arm(run)
+
+
 class Instrumentation:
     """Installs and removes `AnthropicInstrumentor` around the instrumented blocks."""
 
@@ -270,7 +294,7 @@ class Case:
     test: Arm
     calls: int  # per block
     base_label: str = "uninstrumented"
-    rounds_factor: int = 1  # the per-event estimate subtracts two stream cases: give them more rounds
+    rounds_factor: int = 1  # x2 for the cases the targets subtract or divide by: more rounds, less noise
 
 
 def build_cases(providers: Providers, settings: Settings, loop: asyncio.AbstractEventLoop) -> list[Case]:
@@ -278,6 +302,7 @@ def build_cases(providers: Providers, settings: Settings, loop: asyncio.Abstract
     floor = Floor(providers.tracer, providers.meter)
     message = message_json()
     long_sse, short_sse = sse_events(LONG_STREAM_DELTAS), sse_events(SHORT_STREAM_DELTAS)
+    mid_sse = sse_events(MID_STREAM_DELTAS)
     n, s, f = settings.calls, settings.streams, settings.floor_calls
 
     def sync(reply: Reply, native: bool = False) -> anthropic.Anthropic:
@@ -285,7 +310,7 @@ def build_cases(providers: Providers, settings: Settings, loop: asyncio.Abstract
 
     msg_off, msg_on = sync(Reply(message=message)), sync(Reply(message=message), native=True)
     long_off, long_on = sync(Reply(sse=long_sse)), sync(Reply(sse=long_sse), native=True)
-    short_off = sync(Reply(sse=short_sse))
+    short_off, mid_off = sync(Reply(sse=short_sse)), sync(Reply(sse=mid_sse))
     retried = sync(Reply(message=message, rate_limit_first=True))
     a_msg = async_client(Reply(message=message), providers)
     a_long, a_short = async_client(Reply(sse=long_sse), providers), async_client(Reply(sse=short_sse), providers)
@@ -320,6 +345,7 @@ def build_cases(providers: Providers, settings: Settings, loop: asyncio.Abstract
             Arm(creates(msg_off)),
             Arm(creates(msg_off, floor.full)),
             n,
+            rounds_factor=2,  # the denominator of the main target: twice the rounds
         ),
         Case(
             "floor.attempt.in_situ",
@@ -327,6 +353,7 @@ def build_cases(providers: Providers, settings: Settings, loop: asyncio.Abstract
             Arm(creates(retried)),
             Arm(creates(retried, floor.failed_attempt)),
             n,
+            rounds_factor=2,
         ),
         Case(
             "floor.classic.in_situ",
@@ -352,6 +379,7 @@ def build_cases(providers: Providers, settings: Settings, loop: asyncio.Abstract
                 Arm(creates(msg_off)),
                 inst.arm(creates(msg_off), mode),
                 n,
+                rounds_factor=2 if mode == "auto" else 1,  # the default configuration: the main target
             )
         )
     for mode in ("auto", "own", "native-only"):
@@ -369,9 +397,14 @@ def build_cases(providers: Providers, settings: Settings, loop: asyncio.Abstract
         Case("create.noop_providers", "create, no-op providers, native off", Arm(creates(msg_off)),
              inst.arm(creates(msg_off), noop=True), n),
         Case("create.retried", "create, 429 then 200, auto, native off", Arm(creates(retried)),
-             inst.arm(creates(retried)), n),
+             inst.arm(creates(retried)), n, rounds_factor=2),
         Case("stream.short", f"stream {SHORT_EVENTS} events, auto, native off", Arm(streams(short_off)),
              inst.arm(streams(short_off)), n, rounds_factor=2),
+        Case("stream.observer", f"event observer alone, {LONG_EVENTS} decoded events",
+             observer_alone(long_off, providers, long_sse, False), observer_alone(long_off, providers, long_sse, True),
+             s * 20, "events without it", rounds_factor=2),
+        Case("stream.mid", f"stream {MID_EVENTS} events, auto, native off", Arm(streams(mid_off)),
+             inst.arm(streams(mid_off)), s * 5, rounds_factor=2),
         Case("stream.long", f"stream {LONG_EVENTS} events, auto, native off", Arm(streams(long_off)),
              inst.arm(streams(long_off)), s, rounds_factor=2),
         Case("stream.long.native_alone", f"stream {LONG_EVENTS} events, SDK native tracing alone",
@@ -608,6 +641,9 @@ def derive(results: dict[str, Comparison]) -> tuple[dict[str, float], list[Targe
     events = LONG_EVENTS - SHORT_EVENTS
     per_event = (r["stream.long"].overhead - r["stream.short"].overhead) / events
     per_event_noise = math.hypot(r["stream.long"].noise, r["stream.short"].noise) / events
+    # The same from two streams that both end cold (after 101 and after 501 events of the SDK's own work).
+    slope = (r["stream.long"].overhead - r["stream.mid"].overhead) / (LONG_EVENTS - MID_EVENTS)
+    observer_alone = r["stream.observer"].overhead / LONG_EVENTS
     async_per_event = (r["async.stream.long"].overhead - r["async.stream.short"].overhead) / events
     # A retried call makes one more attempt than a plain one: its extra cost over a plain call, ours minus both.
     extra_attempt = r["create.retried"].overhead - ours.overhead
@@ -622,6 +658,8 @@ def derive(results: dict[str, Comparison]) -> tuple[dict[str, float], list[Targe
         "native_alone_us": native,
         "stream_per_event_us": per_event,
         "stream_per_event_noise_us": per_event_noise,
+        "stream_per_event_slope_us": slope,
+        "stream_observer_alone_per_event_us": observer_alone,
         "stream_per_stream_us": r["stream.long"].overhead,
         "stream_per_call_us": r["stream.short"].overhead,
         "async_stream_per_event_us": async_per_event,
@@ -671,8 +709,8 @@ def print_report(
         f"load {info['loadavg_start']} → {extra['loadavg_end']}"
     )
     print(
-        f"gc enabled; {settings.rounds} ABBA rounds (x2 for the per-event streams); median of blocks; "
-        "µs per call, per stream for streams; ratio = measured / baseline; /floor = overhead / isolated floor"
+        f"gc enabled; {settings.rounds} ABBA rounds (x2 for the cases the targets are computed from); median of "
+        "blocks; µs per call, per stream for streams; ratio = measured / baseline; /floor = overhead / isolated floor"
     )
     head = f"{'case':<52} {'baseline':>9} {'measured':>9} {'overhead ± SE':>16} {'ratio':>6} {'/floor':>6}  baseline"
     print(head)
@@ -689,7 +727,9 @@ def print_report(
     print(
         f"\nstreaming: {derived['stream_per_event_us']:.3f} ± {derived['stream_per_event_noise_us']:.3f} µs/event "
         f"beyond the per-call cost ({derived['stream_per_call_us']:.1f} µs per streamed call, "
-        f"{derived['stream_per_stream_us']:.1f} µs per {LONG_EVENTS}-event stream); async "
+        f"{derived['stream_per_stream_us']:.1f} µs per {LONG_EVENTS}-event stream); "
+        f"{derived['stream_per_event_slope_us']:.3f} µs/event between the {MID_EVENTS}- and {LONG_EVENTS}-event "
+        f"streams; the event observer alone {derived['stream_observer_alone_per_event_us']:.3f} µs/event; async "
         f"{derived['async_stream_per_event_us']:.3f} µs/event"
     )
     print(f"retried call: the extra attempt costs {derived['retry_extra_attempt_us']:.1f} µs")
@@ -725,6 +765,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="ABBA rounds per comparison (default 16, quick 2)")
     parser.add_argument("--series-calls", type=int, help="calls for the metric-series count (default 100000)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    parser.add_argument("--only", metavar="KEYS", help="comma-separated case keys (or key prefixes) to time alone, "
+                        "e.g. create.auto,floor.full; prints their overheads, writes nothing")  # fmt: skip
     parser.add_argument("--spy-target", choices=("create", "stream"), help=argparse.SUPPRESS)
     parser.add_argument("--spy-seconds", type=float, default=10.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -754,6 +796,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop = asyncio.new_event_loop()
     print("timing (overhead per case as it completes):", file=sys.stderr)
     cases = build_cases(providers, settings, loop)
+    if args.only:
+        prefixes = tuple(key.strip() for key in args.only.split(",") if key.strip())
+        run_cases([case for case in cases if case.key.startswith(prefixes)], settings.rounds)
+        return 0
     results = run_cases(cases, settings.rounds)
 
     print("memory...", file=sys.stderr, flush=True)
