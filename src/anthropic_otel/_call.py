@@ -30,7 +30,7 @@ from ._errors import (
     enum_value,
     parse_error_body,
 )
-from ._telemetry import Telemetry
+from ._telemetry import RATELIMIT_HEADERS, Telemetry
 
 _NATIVE_SCOPE = "com.anthropic.sdk.python"
 _MAX_MODEL_LEN = 128
@@ -339,8 +339,7 @@ class Call:
     def record_ratelimits(self, headers: Mapping[str, str], span_attrs: dict[str, Any]) -> None:
         """Note the rate-limit headers: on the attempt span (`span_attrs`) and as the gauges' last values."""
         gauges = self.telemetry.ratelimits
-        series = (self.provider, self.model, self.server_address)
-        for header, kind, remaining, attribute in _RATELIMIT_HEADERS:
+        for header, attribute, values, key in gauges.slots(self.provider, self.model, self.server_address):
             raw = headers.get(header)
             if raw is None:
                 continue
@@ -351,7 +350,10 @@ class Call:
             if value < 0:
                 continue
             span_attrs[attribute] = value
-            gauges.set(gauges.remaining if remaining else gauges.limit, (*series, kind), value)
+            if key in values:
+                values[key] = value  # replacing a value never resizes the dict a collection may be reading
+            else:
+                gauges.set(values, key, value)
 
     def last_response_closed(self) -> bool:
         return bool(getattr(self.last_response, "is_closed", True))
@@ -618,11 +620,6 @@ class Call:
                 tel.token_usage.record(value, points, context=ctx)
 
 
-_RATELIMIT_HEADERS = tuple(
-    (f"anthropic-ratelimit-{header}-{which}", kind, which == "remaining", cat.ratelimit_attribute(kind, which))
-    for header, kind in cat.RATELIMIT_KINDS.items()
-    for which in ("remaining", "limit")
-)
 # Every response header that `Attempt.responded` and the classification read (plus the opt-in metric headers).
 HEADERS_READ = frozenset(
     (
@@ -632,7 +629,7 @@ HEADERS_READ = frozenset(
         "retry-after",
         SHOULD_RETRY_HEADER,
         AMZN_ERROR_TYPE_HEADER,
-        *(header for header, _, _, _ in _RATELIMIT_HEADERS),
+        *(header for header, _, _, _ in RATELIMIT_HEADERS),
     )
 )
 _USAGE_ATTRIBUTES = (

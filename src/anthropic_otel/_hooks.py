@@ -315,10 +315,11 @@ def _peek_error_body(response: Any) -> object:
     """
     if response.status_code < 400:
         return None
-    try:
-        return response.content
-    except Exception:
-        pass
+    if getattr(response, "is_stream_consumed", True) is not False:  # read already (or unknown): its content, if any
+        try:
+            return response.content
+        except Exception:
+            pass
     headers = response.headers
     length = headers.get("content-length")
     if length is not None:

@@ -39,6 +39,18 @@ class Telemetry:
 SeriesKey = tuple[str, "str | None", "str | None", str]
 
 
+# Each `anthropic-ratelimit-*` value header: (header, kind, whether it is a `remaining`, its span attribute).
+RATELIMIT_HEADERS = tuple(
+    (f"anthropic-ratelimit-{header}-{which}", kind, which == "remaining", cat.ratelimit_attribute(kind, which))
+    for header, kind in cat.RATELIMIT_KINDS.items()
+    for which in ("remaining", "limit")
+)
+# Per rate-limit header of one (provider, model, server address): (header, span attribute, the dict of last values
+# it goes to, its series key there).
+Slots = tuple[tuple[str, str, "dict[SeriesKey, int]", SeriesKey], ...]
+_MAX_CACHED_SLOTS = 1024
+
+
 class RateLimitGauges:
     """The last `anthropic-ratelimit-*` values seen, per series (models times kinds: a bounded set)."""
 
@@ -46,7 +58,20 @@ class RateLimitGauges:
         self.remaining: dict[SeriesKey, int] = {}
         self.limit: dict[SeriesKey, int] = {}
         self._attributes: dict[SeriesKey, dict[str, str]] = {}
+        self._slots: dict[tuple[str, str | None, str | None], Slots] = {}
         self._lock = threading.Lock()
+
+    def slots(self, provider: str, model: str | None, server: str | None) -> Slots:
+        """Where each rate-limit header of a response for this provider, model and server goes; built once."""
+        found = self._slots.get((provider, model, server))
+        if found is None:
+            found = tuple(
+                (header, attribute, self.remaining if remaining else self.limit, (provider, model, server, kind))
+                for header, kind, remaining, attribute in RATELIMIT_HEADERS
+            )
+            if len(self._slots) < _MAX_CACHED_SLOTS:  # models are the caller's strings: do not grow without bound
+                self._slots[(provider, model, server)] = found
+        return found
 
     def set(self, values: dict[SeriesKey, int], key: SeriesKey, value: int) -> None:
         if key in values:
