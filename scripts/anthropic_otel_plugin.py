@@ -28,13 +28,13 @@ from typing import Any
 
 import pytest
 from opentelemetry import metrics, trace
-from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 from anthropic_otel import AnthropicInstrumentor
+from anthropic_otel.testing._spans import OpenSpans
 
 _STATE: dict[str, Any] = {}
 
@@ -57,20 +57,6 @@ class _CountingExporter(SpanExporter):
         pass
 
 
-class _OpenSpans(SpanProcessor):
-    def __init__(self) -> None:
-        self.open: dict[int, str] = {}
-        self._lock = threading.Lock()
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        with self._lock:
-            self.open[span.context.span_id] = span.name
-
-    def on_end(self, span: ReadableSpan) -> None:
-        with self._lock:
-            self.open.pop(span.context.span_id, None)
-
-
 class _Warnings(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -84,7 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if _STATE:
         return
     exporter = _CountingExporter()
-    open_spans = _OpenSpans()
+    open_spans = OpenSpans()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer_provider.add_span_processor(open_spans)

@@ -35,14 +35,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
-from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 from anthropic_otel import AnthropicInstrumentor, _call
 from anthropic_otel.testing import Simulator
+from anthropic_otel.testing._spans import OpenSpans
 
 MODELS = [f"claude-soak-{i}" for i in range(5)]
 NATIVE = tuple(int(p) for p in anthropic.__version__.split(".")[:2]) >= (1, 14)
@@ -74,20 +74,6 @@ class CountingExporter(SpanExporter):
 
     def shutdown(self) -> None:
         pass
-
-
-class OpenSpans(SpanProcessor):
-    def __init__(self) -> None:
-        self.open: dict[int, str] = {}
-        self._lock = threading.Lock()
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        with self._lock:
-            self.open[span.context.span_id] = span.name
-
-    def on_end(self, span: ReadableSpan) -> None:
-        with self._lock:
-            self.open.pop(span.context.span_id, None)
 
 
 @dataclass

@@ -13,35 +13,22 @@ from typing import Any
 
 import anthropic
 import pytest
-from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from anthropic_otel import AnthropicInstrumentor
 from anthropic_otel.testing import Simulator
 from anthropic_otel.testing._metrics import metric_points
+from anthropic_otel.testing._spans import OpenSpans
 
 SDK_VERSION = tuple(int(p) for p in anthropic.__version__.split(".")[:2])
 HAS_NATIVE_TRACING = SDK_VERSION >= (1, 14)
 API_KEY = "sk-ant-test-SECRET-KEY-0123456789"
 PROMPT = "PROMPT-TEXT-must-never-appear-in-telemetry"
 MODEL = "claude-sonnet-5-5"
-
-
-class OpenSpans(SpanProcessor):
-    """Tracks spans started and not yet ended, so every test can check that none is left open."""
-
-    def __init__(self) -> None:
-        self.open: dict[int, str] = {}
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        self.open[span.context.span_id] = span.name
-
-    def on_end(self, span: ReadableSpan) -> None:
-        self.open.pop(span.context.span_id, None)
 
 
 @dataclass

@@ -16,7 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from ._call import Call
 from ._log import internal_error
@@ -265,13 +265,17 @@ def _note_event(call: Call, name: str, data: str, watched: frozenset[str]) -> fr
 
 def observed_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
     """`events` seen through our observer, which from now on reports the end of the body (`_events_tell_the_end`)."""
-    observer = observe_events(events, call)
-    call.events_observer = weakref.ref(observer)
-    return observer
+    return _registered(observe_events(events, call), call)
 
 
 def observed_events_async(events: AsyncIterator[Any], call: Call) -> AsyncIterator[Any]:
-    observer = observe_events_async(events, call)
+    return _registered(observe_events_async(events, call), call)
+
+
+_Observer = TypeVar("_Observer", Iterator[Any], AsyncIterator[Any])
+
+
+def _registered(observer: _Observer, call: Call) -> _Observer:
     call.events_observer = weakref.ref(observer)
     return observer
 
