@@ -4,7 +4,7 @@
     python scripts/check_hook_points.py --version 2.12.0
     python scripts/check_hook_points.py --installed     # the anthropic installed with this interpreter
 
-Static checks: every entry of `anthropic_otel._instrumentor.HOOK_POINTS` exists in its class's own `__dict__`
+Static checks: every entry of `anthropic_otel._sdk.HOOK_POINTS` exists in its class's own `__dict__`
 (where `wrapt` replaces it) with the signature our hooks read (`request(cast_to, options, *, stream, stream_cls)`,
 `_attempt_request(options, *, stream, retries_taken, ...)`, `_calculate_retry_timeout(remaining_retries, options,
 response_headers)`, `_iter_events(self)`), sync or async as expected. Live checks, with real calls against the
@@ -36,44 +36,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# (module, class, method) -> (parameter names after self, in order; which of them must be keyword-only; kind)
-SIGNATURES: dict[tuple[str, str, str], tuple[tuple[str, ...], tuple[str, ...], str]] = {
-    ("anthropic._base_client", "SyncAPIClient", "request"): (
-        ("cast_to", "options", "stream", "stream_cls"),
-        ("stream", "stream_cls"),
-        "function",
-    ),
-    ("anthropic._base_client", "AsyncAPIClient", "request"): (
-        ("cast_to", "options", "stream", "stream_cls"),
-        ("stream", "stream_cls"),
-        "coroutine",
-    ),
-    ("anthropic._base_client", "SyncAPIClient", "_attempt_request"): (
-        ("options", "stream", "retries_taken"),
-        ("stream", "retries_taken"),
-        "function",
-    ),
-    ("anthropic._base_client", "AsyncAPIClient", "_attempt_request"): (
-        ("options", "stream", "retries_taken"),
-        ("stream", "retries_taken"),
-        "coroutine",
-    ),
-    ("anthropic._base_client", "BaseClient", "_calculate_retry_timeout"): (
-        ("remaining_retries", "options", "response_headers"),
-        (),
-        "function",
-    ),
-    ("anthropic._streaming", "Stream", "_iter_events"): ((), (), "generator-or-function"),
-    ("anthropic._streaming", "AsyncStream", "_iter_events"): ((), (), "asyncgen-or-function"),
-}
-
-
 def static_problems() -> list[str]:
-    from anthropic_otel._instrumentor import HOOK_POINTS, OPTIONAL_HOOK_POINTS
+    from anthropic_otel._sdk import HOOK_POINTS, OPTIONAL_HOOK_POINTS
 
     found: list[str] = []
-    for module_name, class_name, method, _hook in HOOK_POINTS:
-        where = f"{module_name}.{class_name}.{method}" if class_name else f"{module_name}.{method}"
+    for point in HOOK_POINTS:
+        module_name, class_name, method, where = point.module, point.owner, point.name, point.where
         try:
             module = importlib.import_module(module_name)
         except Exception as exc:
@@ -92,17 +60,13 @@ def static_problems() -> list[str]:
         if not callable(function):
             found.append(f"{where}: is not a function any more ({type(function).__name__})")
             continue
-        expected = SIGNATURES.get((module_name, class_name, method))
-        if expected is None:
-            found.append(f"{where}: a hook point this script does not know: add its expected signature to SIGNATURES")
-            continue
-        found += _signature_problems(where, function, *expected)
-    for module_name, class_name, method, _hook in OPTIONAL_HOOK_POINTS:
+        found += _signature_problems(where, function, point.parameters, point.keyword, point.kind)
+    for point in OPTIONAL_HOOK_POINTS:
         with contextlib.suppress(Exception):
-            module = importlib.import_module(module_name)
-            owner = getattr(module, class_name) if class_name else module
-            if method in owner.__dict__ and not callable(owner.__dict__[method]):
-                found.append(f"{module_name}.{method}: present but not callable")
+            module = importlib.import_module(point.module)
+            owner = getattr(module, point.owner) if point.owner else module
+            if point.name in owner.__dict__ and not callable(owner.__dict__[point.name]):
+                found.append(f"{point.where}: present but not callable")
     return found
 
 
@@ -337,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         return _in_fresh_venv(args.version)
     import anthropic
 
-    from anthropic_otel._instrumentor import HOOK_POINTS
+    from anthropic_otel._sdk import HOOK_POINTS
 
     found = problems()
     print(f"anthropic {anthropic.__version__}: {len(HOOK_POINTS)} hook points checked")

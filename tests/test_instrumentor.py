@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from anthropic_otel import AnthropicInstrumentor
 from anthropic_otel import _config as config
-from anthropic_otel._instrumentor import HOOK_POINTS
+from anthropic_otel._sdk import HOOK_POINTS
 from anthropic_otel.testing import Simulator
 from conftest import API_KEY, Telemetry, messages
 
@@ -31,7 +31,7 @@ OWNERS = {
 
 
 def _originals() -> dict[tuple[str, str], Any]:
-    return {(cls, method): OWNERS[cls].__dict__[method] for _, cls, method, _ in HOOK_POINTS}
+    return {(cls, method): OWNERS[cls].__dict__[method] for cls, method in ((p.owner, p.name) for p in HOOK_POINTS)}
 
 
 def test_entry_point_registered() -> None:
@@ -182,7 +182,7 @@ def test_internal_failure_is_logged_once_and_the_call_goes_on(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("bug in anthropic-otel")
 
-    monkeypatch.setattr(_call.Attempt, "responded", broken)
+    monkeypatch.setattr(_call.Call, "attempt_responded", broken)
     client = make_client("ok")
     with caplog.at_level(logging.DEBUG, logger="anthropic_otel"):
         for _ in range(3):

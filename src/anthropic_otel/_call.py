@@ -1,9 +1,11 @@
-"""One SDK call and its HTTP attempts: the state they build up, and the span and metric points they end as.
+"""One SDK call and its HTTP attempts: the facts they gather while they run.
 
 A `Call` is started by the hook around the SDK's `request()`, collects one `Attempt` per HTTP attempt
 (including those the SDK retries internally), learns the backoff before each retry, and is finished exactly
 once: when the call returns a fully read response, raises, or, for a streamed body, when the body is read,
-fails, is closed or is dropped. Nothing here imports the SDK; the hooks hand over duck-typed objects.
+fails, is closed or is dropped. Other modules tell a call what happened through its methods and never assign
+its fields. When an attempt or the call ends, its facts are frozen into a record (`_record`) that `_emit` writes
+as span attributes and metric points. Nothing here touches the SDK's objects; the hooks hand over plain values.
 """
 
 from __future__ import annotations
@@ -18,72 +20,21 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 
 from . import _catalog as cat
-from ._errors import (
-    AMZN_ERROR_TYPE_HEADER,
-    SHOULD_RETRY_HEADER,
-    ErrorInfo,
-    classify_exception,
-    classify_response,
-    enum_value,
-    parse_error_body,
-)
-from ._telemetry import RATELIMIT_HEADERS, Telemetry
+from . import _emit, _sdk
+from ._attempt import Attempt, read_metric_headers
+from ._content import Content
+from ._errors import ErrorInfo, classify_exception, enum_value, parse_error_body
+from ._operation import operation_name, provider_name
+from ._record import USAGE_FIELDS, AttemptRecord, CallRecord
+from ._telemetry import Telemetry
 
-_NATIVE_SCOPE = "com.anthropic.sdk.python"
 _MAX_MODEL_LEN = 128
 _MAX_ID_LEN = 128
 # The largest JSON body we parse ourselves (a raw response the application reads later) to learn its usage.
 MAX_PARSED_BODY = 1024 * 1024
-
-
-def operation_name(method: str, path: str) -> str:
-    """A short, stable `gen_ai.operation.name` for an API request: `chat` for messages, else `<resource>.<verb>`
-    named after the SDK method (`batches.create`, `models.list`, `files.download`). Ids never appear in it."""
-    path = path.split("?", 1)[0].rstrip("/")
-    known = cat.OPERATIONS.get(path)
-    if known is not None:
-        return known
-    parts = [p for p in path.split("/") if p]
-    if parts[:1] == ["v1"]:
-        parts = parts[1:]
-    if parts[:2] == ["messages", "batches"]:
-        resource, rest = "batches", parts[2:]
-    elif parts and parts[0] in ("models", "files"):
-        resource, rest = parts[0], parts[1:]
-    else:
-        return "_OTHER"
-    method = method.upper()
-    if not rest:
-        verb = {"GET": "list", "POST": "upload" if resource == "files" else "create"}.get(method, "_OTHER")
-    elif len(rest) == 1:
-        verb = {"GET": "retrieve", "DELETE": "delete", "POST": "update"}.get(method, "_OTHER")
-    else:
-        verb = {"content": "download"}.get(rest[1], rest[1] if rest[1] in _ACTIONS else "_OTHER")
-    return f"{resource}.{verb}"
-
-
-_ACTIONS = frozenset(("cancel", "results"))
-
-
-def provider_name(client: object) -> str:
-    klass = type(client)
-    provider = _providers.get(klass)
-    if provider is None:
-        names = " ".join(k.__name__ for k in klass.__mro__)
-        if "Bedrock" in names:
-            provider = cat.PROVIDER_BEDROCK
-        elif "Vertex" in names:
-            provider = cat.PROVIDER_VERTEX
-        else:
-            provider = cat.PROVIDER_ANTHROPIC
-        _providers[klass] = provider
-    return provider
-
-
-_providers: dict[type, str] = {}
 
 
 def _get(obj: object, name: str) -> Any:
@@ -102,70 +53,6 @@ def _int(value: object) -> int | None:
 
 def _short_str(value: object, limit: int) -> str | None:
     return value[:limit] if isinstance(value, str) and value else None
-
-
-class Attempt:
-    """One HTTP attempt: its span and what its response (or failure) said."""
-
-    # No reference back to the call: a cycle would keep both, their spans and contexts alive until the cyclic
-    # garbage collector runs, and that (not the telemetry) was the largest cost of a call under load.
-    __slots__ = ("ctx", "end_ns", "info", "is_retry", "request_id", "span", "status")
-
-    def __init__(self, span: Span, ctx: Context, retries_taken: int) -> None:
-        self.span = span
-        self.ctx = ctx
-        self.is_retry = retries_taken > 0
-        self.status: int | None = None
-        self.info: ErrorInfo | None = None
-        self.request_id: str | None = None
-        self.end_ns = 0
-
-    def responded(self, call: Call, status: int, headers: Mapping[str, str], body: object) -> None:
-        """Record the response: status, request id, rate limits, retry-after and, for an error, its body."""
-        self.end_ns = time.time_ns()
-        self.status = status
-        found: dict[str, Any] = {cat.HTTP_RESPONSE_STATUS_CODE: status}
-        request_id = _short_str(headers.get("request-id") or headers.get("x-amzn-requestid"), _MAX_ID_LEN)
-        if request_id is not None:
-            self.request_id = request_id
-            found[cat.ANTHROPIC_REQUEST_ID] = request_id
-        retry_after = _retry_after(headers)
-        if retry_after is not None:
-            found[cat.ANTHROPIC_RETRY_AFTER] = retry_after
-        call.record_ratelimits(headers, found)
-        if call.metric_headers:
-            call.read_metric_headers(headers)
-        if status >= 400:
-            self.info = classify_response(status, headers, body)
-        self._done(call, found)
-
-    def raised(self, call: Call, exc: BaseException) -> None:
-        """Record a failure before any response: connection refused or dropped, client timeout."""
-        self.end_ns = time.time_ns()
-        self.info = classify_exception(exc)
-        self._done(call, {})
-
-    def _done(self, call: Call, span_attrs: dict[str, Any]) -> None:
-        info = self.info
-        attrs = dict(call.base_attrs)
-        if call.extra_attrs:
-            attrs.update(call.extra_attrs)
-        if self.status is not None:
-            attrs[cat.HTTP_RESPONSE_STATUS_CODE] = self.status
-        attrs[cat.ANTHROPIC_ATTEMPT_IS_RETRY] = self.is_retry
-        if info is not None:
-            span_attrs[cat.ERROR_TYPE] = attrs[cat.ERROR_TYPE] = info.error_type
-            span_attrs[cat.ANTHROPIC_ERROR_RETRYABLE] = attrs[cat.ANTHROPIC_ERROR_RETRYABLE] = info.retryable
-            if info.error_code is not None:
-                span_attrs[cat.ANTHROPIC_ERROR_CODE] = attrs[cat.ANTHROPIC_ERROR_CODE] = info.error_code
-            self.span.set_status(Status(StatusCode.ERROR, info.error_type))
-        if span_attrs:
-            self.span.set_attributes(span_attrs)
-        call.telemetry.attempts.add(1, attrs, context=self.ctx)
-        call.attempt_done(self)
-
-    def end(self) -> None:
-        self.span.end(end_time=self.end_ns or None)
 
 
 class Call:
@@ -188,63 +75,57 @@ class Call:
         self._t0 = time.perf_counter()
         self.parent_ctx = otel_context.get_current()
         self.parent_span = trace.get_current_span(self.parent_ctx)
-        url = str(getattr(options, "url", "") or "")
-        if "://" in url:
-            url = "/" + url.split("://", 1)[1].partition("/")[2]
-        self.path = url.split("?", 1)[0]
-        self.method = str(getattr(options, "method", "post") or "post").upper()
+        request = _sdk.request_facts(options)
+        self.path = request.path
+        self.method = request.method
         self.operation = operation_name(self.method, self.path)
         self.provider = provider_name(client)
-        body = getattr(options, "json_data", None)
-        body = body if isinstance(body, Mapping) else {}
+        body = request.body
         self.model = _short_str(body.get("model"), _MAX_MODEL_LEN)
         self.max_tokens = _int(body.get("max_tokens"))
         self.stream = bool(stream) or body.get("stream") is True
-        # Content capture (opt-in): the request body is kept to serialise, bounded, when the call ends.
-        self.capture_limit = capture_limit
-        self.request_body: Mapping[str, Any] | None = body if capture_limit else None
-        self.output_blocks: Any = None
-        self.stream_text: list[str] = []
-        self.metric_headers = metric_headers
-        self.extra_attrs: dict[str, str] = {}
-        base_url = getattr(client, "base_url", None)
-        self.server_address: str | None = _short_str(getattr(base_url, "host", None), 256)
-        port = getattr(base_url, "port", None)
-        self.server_port = port if isinstance(port, int) else None
-
+        self.server_address, self.server_port = _sdk.server_of(client)
         base: dict[str, Any] = {cat.GEN_AI_OPERATION_NAME: self.operation, cat.GEN_AI_PROVIDER_NAME: self.provider}
         if self.model is not None:
             base[cat.GEN_AI_REQUEST_MODEL] = self.model
-        self.base_attrs = base
+        self.facts = _emit.CallFacts(base, self.stream, self.server_address, self.operation == cat.OPERATION_CHAT)
+
+        # Content capture (opt-in).
+        self.capture_limit = capture_limit
+        self._content = Content(body, capture_limit) if capture_limit else None
+        self._metric_headers = metric_headers
+        self.extra_attrs: dict[str, str] = {}  # the opt-in metric attributes, from the response headers
 
         self.span: Span | None = None
         self.span_ctx: Context | None = None
         self.native = False
-        self.expect_native = not own_span
-        self.may_start_own = may_start_own
-        self.last_response: Any = None
+        self._expect_native = not own_span
+        self._may_start_own = may_start_own
         self.attempts = 0
-        self.failed_attempts = 0
+        self._failed_attempts = 0
         self.last: Attempt | None = None
-        # The request id of the response the call returned (a fanning-out middleware may return another than the last).
-        self.final_request_id: str | None = None
         self._pending: Attempt | None = None  # a failed attempt whose span waits for the backoff that follows
+        # The last response, while the call runs: a raw response's body is read from it when the call returns.
+        self._last_response: Any = None
+        # The request id of the response the call returned (a fanning-out middleware may return another than the last).
+        self._returned_request_id: str | None = None
 
         # What the response body told us (streamed or not).
-        self.response_id: str | None = None
-        self.response_model: str | None = None
+        self._response_id: str | None = None
+        self._response_model: str | None = None
         self.stop_reason: str | None = None
-        self.usage: dict[str, int] = {}
+        self._usage: dict[str, int] = {}
         self.first_chunk_ns = 0
-        self.sse_seen = False
+        self._sse_seen = False
         # A weak reference to the generator that observes this call's server-sent events (a strong one would make a
         # cycle through its frame): while it runs, the end of the body is its to report.
         self.events_observer: Callable[[], Any] | None = None
         self.events_thread = 0  # the thread that reads them
-        self.stream_complete = False
-        self.stream_error: ErrorInfo | None = None
-        self.body_pending = False
+        self._stream_complete = False
+        self._stream_error: ErrorInfo | None = None
+        self.body_pending = False  # a body the application reads after the call returned: its end ends the call
         self._json_chunks: list[bytes] | None = None
+        self._json_len = 0
         self._finished = False
         self._lock = threading.Lock()
 
@@ -254,7 +135,7 @@ class Call:
     # --- spans ------------------------------------------------------------------------------------------
 
     def _start_own_span(self) -> None:
-        attrs: dict[str, Any] = dict(self.base_attrs)
+        attrs: dict[str, Any] = dict(self.facts.base)
         attrs[cat.GEN_AI_REQUEST_STREAM] = self.stream
         if self.max_tokens is not None:
             attrs[cat.GEN_AI_REQUEST_MAX_TOKENS] = self.max_tokens
@@ -272,17 +153,23 @@ class Call:
         """Adopt the SDK's native call span if it is the current one, else start our own (once)."""
         if self.span is not None:
             return
-        if self.expect_native:
+        if self._expect_native:
             current = trace.get_current_span()
-            if current is not self.parent_span and current.get_span_context().is_valid and _is_native(current):
+            if (
+                current is not self.parent_span
+                and current.get_span_context().is_valid
+                and _sdk.is_native_span(current)
+            ):
                 self.span = current
                 self.span_ctx = trace.set_span_in_context(current, self.parent_ctx)
                 self.native = True
                 return
-        if self.may_start_own:
+        if self._may_start_own:
             self._start_own_span()
         else:
             self.span_ctx = self.parent_ctx
+
+    # --- attempts ---------------------------------------------------------------------------------------
 
     def start_attempt(self, retries_taken: int) -> Attempt:
         self._ensure_span()
@@ -298,13 +185,30 @@ class Call:
         span = self.telemetry.tracer.start_span(f"{self.method} {self.path}", self.span_ctx, SpanKind.CLIENT, attrs)
         return Attempt(span, trace.set_span_in_context(span, self.span_ctx), retries_taken)
 
-    def attempt_done(self, attempt: Attempt) -> None:
+    def attempt_responded(
+        self, attempt: Attempt, status: int, headers: Mapping[str, str], body: object, response: object
+    ) -> None:
+        """The attempt got a response: status, request id, rate limits, retry-after and, for an error, its body."""
+        self._last_response = response
+        slots = self.telemetry.ratelimits.slots(self.provider, self.model, self.server_address)
+        record = attempt.responded(status, headers, body, slots, self.telemetry.ratelimits)
+        if self._metric_headers:
+            read_metric_headers(headers, self._metric_headers, self.extra_attrs)
+        self._attempt_done(attempt, record)
+
+    def attempt_raised(self, attempt: Attempt, exc: BaseException) -> None:
+        """The attempt failed before any response: connection refused or dropped, client timeout."""
+        self._attempt_done(attempt, attempt.raised(exc))
+
+    def _attempt_done(self, attempt: Attempt, record: AttemptRecord) -> None:
+        attempt.record = record
+        _emit.attempt_done(self.telemetry, attempt.span, attempt.ctx, self.facts, self.extra_attrs, record)
         self.last = attempt
-        if attempt.info is None:
+        if record.info is None:
             attempt.end()
         else:
-            self.failed_attempts += 1
-            if attempt.info.retryable:
+            self._failed_attempts += 1
+            if record.info.retryable:
                 # Keep the span open (its end time is fixed) until the SDK says how long it backs off.
                 self._pending = attempt
             else:
@@ -320,83 +224,112 @@ class Call:
         """The SDK computed the backoff before its next attempt: put it on the attempt that caused it."""
         pending, self._pending = self._pending, None
         cause = pending or self.last
-        attrs = dict(self.base_attrs)
-        if cause is not None and cause.info is not None:
-            attrs[cat.ERROR_TYPE] = cause.info.error_type
-        if pending is not None:
-            pending.span.set_attribute(cat.ANTHROPIC_RETRY_DELAY, seconds)
-            pending.end()
         ctx = cause.ctx if cause is not None else self.span_ctx
-        self.telemetry.retry_delay.record(seconds, attrs, context=ctx)
-
-    def read_metric_headers(self, headers: Mapping[str, str]) -> None:
-        """The opt-in extra metric attributes (workspace, organization id) from the response headers."""
-        for attribute, header in self.metric_headers:
-            value = enum_value(headers.get(header))
-            if value is not None:
-                self.extra_attrs[attribute] = value
-
-    def record_ratelimits(self, headers: Mapping[str, str], span_attrs: dict[str, Any]) -> None:
-        """Note the rate-limit headers: on the attempt span (`span_attrs`) and as the gauges' last values."""
-        gauges = self.telemetry.ratelimits
-        for header, attribute, values, key in gauges.slots(self.provider, self.model, self.server_address):
-            raw = headers.get(header)
-            if raw is None:
-                continue
-            try:
-                value = int(raw)
-            except ValueError:
-                continue
-            if value < 0:
-                continue
-            span_attrs[attribute] = value
-            if key in values:
-                values[key] = value  # replacing a value never resizes the dict a collection may be reading
-            else:
-                gauges.set(values, key, value)
-
-    def last_response_closed(self) -> bool:
-        return bool(getattr(self.last_response, "is_closed", True))
-
-    def last_response_content(self) -> bytes | None:
-        """The bytes of the last response if they were read and are small, else `None`."""
+        info = cause.info if cause is not None else None
         try:
-            content = self.last_response.content
+            _emit.retry_delay(
+                self.telemetry, pending.span if pending is not None else None, ctx, self.facts, info, seconds
+            )
+        finally:
+            if pending is not None:
+                pending.end()
+
+    # --- what the call returned -------------------------------------------------------------------------
+
+    def returned(self, request_id: str | None) -> None:
+        """`request()` returned; `request_id` is that of what it returned."""
+        if request_id is not None:
+            self._returned_request_id = request_id
+
+    def waits_for_body(self) -> bool:
+        """Whether the application reads the body after the call returned (the body's end then ends the call)."""
+        return self.body_pending and not bool(getattr(self._last_response, "is_closed", True))
+
+    def read_raw_response(self) -> None:
+        """A raw response (`with_raw_response`): its body is read already; the SDK parses it only if and when the
+        application asks, so we read the usage from the bytes (when they are few enough)."""
+        try:
+            content = self._last_response.content
         except Exception:
-            return None
-        return content if isinstance(content, bytes) and len(content) <= MAX_PARSED_BODY else None
+            return
+        if isinstance(content, bytes) and len(content) <= MAX_PARSED_BODY:
+            self.read_message(_json(content))
+
+    def forget_response(self) -> None:
+        """Contexts copied during the call (timers, tasks) must not keep the response alive."""
+        self._last_response = None
 
     # --- what the response says -------------------------------------------------------------------------
 
-    def read_message(self, message: object) -> None:
-        """Take id, model, stop_reason and usage from a parsed Message (an SDK model or its JSON dict)."""
-        self.response_id = _short_str(_get(message, "id"), _MAX_ID_LEN) or self.response_id
-        self.response_model = _short_str(_get(message, "model"), _MAX_MODEL_LEN) or self.response_model
+    def read_message(self, message: object, *, placeholder_output: bool = False) -> None:
+        """Take id, model, stop_reason and usage from a parsed Message (an SDK model or its JSON dict).
+
+        `placeholder_output`: the message of a stream's `message_start`, whose `output_tokens` is a placeholder
+        (the real count comes with `message_delta`): an abandoned stream must not report it as its output."""
+        self._response_id = _short_str(_get(message, "id"), _MAX_ID_LEN) or self._response_id
+        self._response_model = _short_str(_get(message, "model"), _MAX_MODEL_LEN) or self._response_model
         stop_reason = enum_value(_get(message, "stop_reason"))
         if stop_reason is not None:
             self.stop_reason = stop_reason
         usage = _get(message, "usage")
         if usage is not None:
-            self._read_usage(usage)
-        if self.capture_limit:
-            content = _get(message, "content")
-            if content:
-                self.output_blocks = content
+            self._read_usage(usage, skip_output=placeholder_output)
+        if self._content is not None:
+            self._content.output_blocks(_get(message, "content"))
+
+    def _read_usage(self, usage: object, skip_output: bool = False) -> None:
+        for key in USAGE_FIELDS:
+            if skip_output and key == "output_tokens":
+                continue
+            value = _int(_get(usage, key))
+            if value is not None:
+                self._usage[key] = value
+
+    def body_attached(self, json_body: bool) -> None:
+        """The application will read the response body after the call returns; keep a JSON one for its usage."""
+        self.body_pending = True
+        if json_body:
+            self._json_chunks = []
+
+    @property
+    def collects_json(self) -> bool:
+        return self._json_chunks is not None
+
+    def collect_json(self, chunk: bytes) -> None:
+        """Keep the chunks of a JSON body the application reads after the call returned (raw responses)."""
+        chunks = self._json_chunks
+        if chunks is None:
+            return
+        chunks.append(chunk)
+        self._json_len += len(chunk)
+        if self._json_len > MAX_PARSED_BODY:
+            self._json_chunks = None
+
+    def stop_collecting_json(self) -> None:
+        self._json_chunks = None
+
+    def events_observed_by(self, observer: Callable[[], Any]) -> None:
+        """An observer (weakly referenced) of this call's server-sent events exists: it reports the end of the body."""
+        self.events_observer = observer
+
+    def events_reading(self, thread: int) -> None:
+        """The observer started reading the server-sent events, in `thread`."""
+        self._sse_seen = True
+        self.events_thread = thread
+
+    def first_chunk(self) -> None:
+        if not self.first_chunk_ns:
+            self.first_chunk_ns = time.time_ns()
 
     def stream_delta(self, data: str) -> None:
-        """Content capture only: keep the text of a streamed delta (bounded)."""
-        if sum(map(len, self.stream_text)) > self.capture_limit:
+        """Content capture only: keep the text of a streamed delta (bounded; O(1) once the limit is reached)."""
+        content = self._content
+        if content is None or not content.wants_text():
             return
         delta = _get(_json(data), "delta")
         text = _get(delta, "text") or _get(delta, "partial_json") or _get(delta, "thinking")
         if isinstance(text, str):
-            self.stream_text.append(text)
-
-    def _read_usage(self, usage: object) -> None:
-        for key in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
-            value = _int(_get(usage, key))
-            if value is not None:
-                self.usage[key] = value
+            content.text(text)
 
     def sse_event(self, name: str, data: str) -> None:
         """A rare (not per-delta) server-sent event of the streamed body."""
@@ -410,54 +343,37 @@ class Call:
             if usage is not None:
                 self._read_usage(usage)
         elif name == "message_start":
-            self.read_message(_get(_json(data), "message"))
+            self.read_message(_get(_json(data), "message"), placeholder_output=True)
         elif name == "message_stop":
-            self.stream_complete = True
+            self._stream_complete = True
             self._sync_native()
         elif name == "error":
             error_type, code = parse_error_body(data)
             # An `error` event whose data we cannot read is still the server failing the stream.
-            self.stream_error = ErrorInfo(error_type or cat.ERROR_TYPE_STREAM_CUT, code, 200, False)
+            self._stream_error = ErrorInfo(error_type or cat.ERROR_TYPE_STREAM_CUT, code, 200, False)
             self._sync_native()
-
-    def collect_json(self, chunk: bytes) -> None:
-        """Keep the chunks of a JSON body the application reads after the call returned (raw responses)."""
-        chunks = self._json_chunks
-        if chunks is None:
-            return
-        chunks.append(chunk)
-        if sum(map(len, chunks)) > MAX_PARSED_BODY:
-            self._json_chunks = None
-
-    def expect_json_body(self) -> None:
-        self._json_chunks = []
 
     # --- the end ----------------------------------------------------------------------------------------
 
-    def _outcome(self, info: ErrorInfo | None) -> str:
+    def _outcome(self, info: ErrorInfo | None) -> cat.Outcome:
         if info is not None:
             return "failed"
-        return "recovered" if self.failed_attempts else "ok"
+        return "recovered" if self._failed_attempts else "ok"
 
     def _partial(self) -> bool:
-        return self.first_chunk_ns != 0 and not self.stream_complete
+        return self.first_chunk_ns != 0 and not self._stream_complete
 
     def _sync_native(self) -> None:
         """Write what the SDK's native span lacks while it is still open; the last write before it ends wins."""
         span = self.span
         if not self.native or span is None or not span.is_recording():
             return
-        info = self.stream_error
-        if info is None and self.last is not None and self.last.info is not None:
-            info = self.last.info
-        span.set_attribute(cat.ANTHROPIC_CALL_OUTCOME, self._outcome(info))
-        if self.last is not None and self.last.request_id is not None:
-            # The SDK reads only `request-id` (not Bedrock's `x-amzn-requestid`); it overwrites this when it has one.
-            span.set_attribute(cat.ANTHROPIC_REQUEST_ID, self.last.request_id)
-        if info is not None and info.error_code is not None:
-            span.set_attribute(cat.ANTHROPIC_ERROR_CODE, info.error_code)
-        if self._partial() and info is not None:
-            span.set_attribute(cat.ANTHROPIC_STREAM_PARTIAL, True)
+        info = self._stream_error
+        last = self.last
+        if info is None and last is not None:
+            info = last.info
+        request_id = last.request_id if last is not None else None
+        _emit.native_span_update(span, self._outcome(info), request_id, info, self._partial() and info is not None)
 
     def abandon(self) -> None:
         """After a failure of ours: end whatever span of this call is still open (the SDK ends its native one).
@@ -477,7 +393,24 @@ class Call:
             if self._finished:
                 return
             self._finished = True
-        duration = time.perf_counter() - self._t0
+        record = self._record(error, how, time.perf_counter() - self._t0)
+        span = self.span
+        if span is None:
+            self._ensure_span()
+            span = self.span
+        # Metrics first: a span processor that raises when the span ends must cost only the span.
+        try:
+            _emit.call_metrics(self.telemetry, self.span_ctx, self.facts, self.extra_attrs, record)
+        finally:
+            if span is not None and span.is_recording():
+                if self.native:
+                    _emit.end_native_span(span, record, self.stream)
+                else:
+                    content = self._content.attributes() if self._content is not None else {}
+                    _emit.end_own_span(span, record, self.stream, content)
+
+    def _record(self, error: BaseException | None, how: str, duration: float) -> CallRecord:
+        """Everything the call came to, frozen."""
         self._end_pending()
         if self._json_chunks:
             self.read_message(_json(b"".join(self._json_chunks)))
@@ -487,36 +420,37 @@ class Call:
         raised = error is not None
         if error is not None:
             info = self._error_info(error)
-        elif self.stream_error is not None:
-            info, raised = self.stream_error, True
-        elif how == "read" and self.sse_seen and not self.stream_complete:
+        elif self._stream_error is not None:
+            info, raised = self._stream_error, True
+        elif how == "read" and self._sse_seen and not self._stream_complete:
             # The body ended cleanly but before `message_stop`: the server cut the stream short.
             info = ErrorInfo(cat.ERROR_TYPE_STREAM_CUT, status=self.last.status if self.last else None)
-        outcome = self._outcome(info)
+        last = self.last
         status = info.status if info is not None and info.status is not None else None
-        if status is None and self.last is not None:
-            status = self.last.status
-
-        self._end_span(info, outcome, status, raised or info is not None)
-        self._record_metrics(info, outcome, status, duration)
-
-    def _content_attributes(self) -> dict[str, str]:
-        """Prompt and completion, opt-in only, each attribute at most `capture_limit` bytes of JSON."""
-        limit = self.capture_limit
-        found: dict[str, str] = {}
-        body = self.request_body or {}
-        if body.get("messages") is not None:
-            found[cat.GEN_AI_INPUT_MESSAGES] = _bounded_json(body["messages"], limit)
-        if body.get("system") is not None:
-            found[cat.GEN_AI_SYSTEM_INSTRUCTIONS] = _bounded_json(body["system"], limit)
-        output: Any = None
-        if self.stream_text:
-            output = [{"type": "text", "text": "".join(self.stream_text)}]
-        elif self.output_blocks is not None:
-            output = [_plain(block) for block in self.output_blocks]
-        if output is not None:
-            found[cat.GEN_AI_OUTPUT_MESSAGES] = _bounded_json([{"role": "assistant", "content": output}], limit)
-        return found
+        if status is None and last is not None:
+            status = last.status
+        usage = self._usage
+        stop_reason = self.stop_reason
+        return CallRecord(
+            status=status,
+            resend_count=self.attempts - 1 if self.attempts > 1 else None,
+            request_id=self._returned_request_id or (last.request_id if last is not None else None),
+            response_id=self._response_id,
+            response_model=self._response_model,
+            stop_reason=stop_reason,
+            finish_reasons=(stop_reason,) if stop_reason is not None else None,
+            input_tokens=usage.get("input_tokens"),
+            output_tokens=usage.get("output_tokens"),
+            cache_read_input_tokens=usage.get("cache_read_input_tokens"),
+            cache_creation_input_tokens=usage.get("cache_creation_input_tokens"),
+            time_to_first_chunk=(self.first_chunk_ns - self.start_ns) / 1e9 if self.first_chunk_ns else None,
+            error_type=info.error_type if info is not None else None,
+            error_code=info.error_code if info is not None else None,
+            outcome=self._outcome(info),
+            partial=self._partial(),
+            raised=raised or info is not None,
+            duration=duration,
+        )
 
     def _error_info(self, error: BaseException) -> ErrorInfo:
         from_exc = classify_exception(error)
@@ -531,160 +465,6 @@ class Call:
         ):
             return last.info
         return from_exc
-
-    def _end_span(self, info: ErrorInfo | None, outcome: str, status: int | None, failed: bool) -> None:
-        span = self.span
-        if span is None:
-            self._ensure_span()
-            span = self.span
-        if span is None or not span.is_recording():
-            return
-        attrs: dict[str, Any] = {cat.ANTHROPIC_CALL_OUTCOME: outcome}
-        if info is not None and info.error_code is not None:
-            attrs[cat.ANTHROPIC_ERROR_CODE] = info.error_code
-        if self.stream and self._partial():
-            attrs[cat.ANTHROPIC_STREAM_PARTIAL] = True
-        if self.native:
-            # The SDK ends its own span and sets the rest; we only add what it lacks.
-            span.set_attributes(attrs)
-            return
-        if status is not None:
-            attrs[cat.HTTP_RESPONSE_STATUS_CODE] = status
-        if self.attempts > 1:
-            attrs[cat.HTTP_REQUEST_RESEND_COUNT] = self.attempts - 1
-        request_id = self.final_request_id or (self.last.request_id if self.last is not None else None)
-        if request_id is not None:
-            attrs[cat.ANTHROPIC_REQUEST_ID] = request_id
-        if self.response_id is not None:
-            attrs[cat.GEN_AI_RESPONSE_ID] = self.response_id
-        if self.response_model is not None:
-            attrs[cat.GEN_AI_RESPONSE_MODEL] = self.response_model
-        if self.stop_reason is not None:
-            attrs[cat.ANTHROPIC_MESSAGE_STOP_REASON] = self.stop_reason
-            attrs[cat.GEN_AI_RESPONSE_FINISH_REASONS] = (self.stop_reason,)
-        usage = self.usage
-        for key, attr in _USAGE_ATTRIBUTES:
-            if key in usage:
-                attrs[attr] = usage[key]
-        if self.first_chunk_ns:
-            attrs[cat.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (self.first_chunk_ns - self.start_ns) / 1e9
-        if info is not None:
-            attrs[cat.ERROR_TYPE] = info.error_type
-        if self.capture_limit:
-            attrs.update(self._content_attributes())
-        span.set_attributes(attrs)
-        if failed and info is not None:
-            span.set_status(Status(StatusCode.ERROR, info.error_type))
-        span.end()
-
-    def _record_metrics(self, info: ErrorInfo | None, outcome: str, status: int | None, duration: float) -> None:
-        tel = self.telemetry
-        ctx = self.span_ctx
-        base = self.base_attrs
-
-        attrs = dict(base)
-        attrs[cat.GEN_AI_REQUEST_STREAM] = self.stream
-        if self.server_address is not None:
-            attrs[cat.SERVER_ADDRESS] = self.server_address
-        if info is not None:
-            attrs[cat.ERROR_TYPE] = info.error_type
-        tel.duration.record(duration, attrs, context=ctx)
-
-        calls = dict(base)
-        if self.extra_attrs:
-            calls.update(self.extra_attrs)
-        calls[cat.ANTHROPIC_CALL_OUTCOME] = outcome
-        calls[cat.GEN_AI_REQUEST_STREAM] = self.stream
-        if status is not None:
-            calls[cat.HTTP_RESPONSE_STATUS_CODE] = status
-        if info is not None:
-            calls[cat.ERROR_TYPE] = info.error_type
-            if info.error_code is not None:
-                calls[cat.ANTHROPIC_ERROR_CODE] = info.error_code
-        if self.stop_reason is not None:
-            calls[cat.ANTHROPIC_MESSAGE_STOP_REASON] = self.stop_reason
-        tel.calls.add(1, calls, context=ctx)
-
-        if self.first_chunk_ns:
-            tel.time_to_first_chunk.record((self.first_chunk_ns - self.start_ns) / 1e9, base, context=ctx)
-
-        usage = self.usage
-        if usage and self.operation == cat.OPERATION_CHAT:
-            for key, token_type, cache in _TOKEN_POINTS:
-                value = usage.get(key)
-                if value is None or (cache != cat.CACHE_NONE and value == 0):
-                    continue
-                points = dict(base)
-                points[cat.GEN_AI_TOKEN_TYPE] = token_type
-                points[cat.ANTHROPIC_TOKEN_CACHE] = cache
-                tel.token_usage.record(value, points, context=ctx)
-
-
-# Every response header that `Attempt.responded` and the classification read (plus the opt-in metric headers).
-HEADERS_READ = frozenset(
-    (
-        "request-id",
-        "x-amzn-requestid",
-        "retry-after-ms",
-        "retry-after",
-        SHOULD_RETRY_HEADER,
-        AMZN_ERROR_TYPE_HEADER,
-        *(header for header, _, _, _ in RATELIMIT_HEADERS),
-    )
-)
-_USAGE_ATTRIBUTES = (
-    ("input_tokens", cat.GEN_AI_USAGE_INPUT_TOKENS),
-    ("output_tokens", cat.GEN_AI_USAGE_OUTPUT_TOKENS),
-    ("cache_read_input_tokens", cat.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
-    ("cache_creation_input_tokens", cat.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS),
-)
-_TOKEN_POINTS = (
-    ("input_tokens", cat.TOKEN_INPUT, cat.CACHE_NONE),
-    ("cache_read_input_tokens", cat.TOKEN_INPUT, cat.CACHE_READ),
-    ("cache_creation_input_tokens", cat.TOKEN_INPUT, cat.CACHE_CREATION),
-    ("output_tokens", cat.TOKEN_OUTPUT, cat.CACHE_NONE),
-)
-
-
-def _is_native(span: Span) -> bool:
-    scope = getattr(span, "instrumentation_scope", None)
-    # A span implementation that does not expose its scope: trust that the SDK made it (we only look when
-    # the client's native tracing is on and a new span appeared between our hook and the attempt). Platform
-    # clients trace under `com.anthropic.sdk.python.<platform>` (bedrock, vertex, ...).
-    if scope is None:
-        return True
-    name = getattr(scope, "name", None)
-    return name == _NATIVE_SCOPE or (isinstance(name, str) and name.startswith(_NATIVE_SCOPE + "."))
-
-
-def _plain(block: Any) -> Any:
-    """An SDK content block as plain JSON data."""
-    dump = getattr(block, "model_dump", None) or getattr(block, "dict", None)
-    return dump() if callable(dump) else block
-
-
-def _bounded_json(value: Any, limit: int) -> str:
-    """`value` as JSON, cut to at most `limit` bytes of UTF-8 (a cut text is no longer valid JSON: it says so)."""
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    data = text.encode()
-    if len(data) <= limit:
-        return text
-    marker = "...[truncated]"
-    return data[: max(0, limit - len(marker))].decode(errors="ignore") + marker
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            value = float(raw) * scale
-        except ValueError:
-            continue
-        if value >= 0 and value == value and value != float("inf"):
-            return value
-    return None
 
 
 def _json(data: str | bytes) -> Any:

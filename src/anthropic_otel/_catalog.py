@@ -149,8 +149,9 @@ class Metric:
 
     @property
     def prometheus_name(self) -> str:
-        """The name `opentelemetry-exporter-prometheus` gives it (DESIGN.md §5): dots to underscores, the unit
-        as a suffix for seconds, `_total` for counters; annotation units such as `{token}` are dropped."""
+        """The name `opentelemetry-exporter-prometheus` gives it (checked against the exporter by the Grafana
+        end-to-end test): dots to underscores, the unit as a suffix for seconds, `_total` for counters; annotation
+        units such as `{token}` are dropped."""
         base = self.name.replace(".", "_")
         if self.unit == "s":
             base += "_seconds"

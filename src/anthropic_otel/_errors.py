@@ -3,7 +3,8 @@
 Classification is by HTTP status and response body, never by exception class: the SDK picks the class from
 the status alone, so a 403 `billing_error` and a 403 `permission_error` are both `PermissionDeniedError`.
 Errors in Amazon Bedrock's and Google Vertex AI's own shapes are mapped into the same `error.type` values (see
-`BEDROCK_ERROR_TYPES`, `VERTEX_ERROR_TYPES` and docs/platforms.md). Nothing here imports the SDK.
+`BEDROCK_ERROR_TYPES` and `VERTEX_ERROR_TYPES`). Nothing here imports the SDK; what an SDK exception carries is
+read through `_sdk`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _catalog as cat
+from . import _sdk
 
 # Values that come from the API (body `error.type`, `error_code`, `stop_reason`) are open enums and pass
 # through, but only when they look like an enum value: a hostile or garbled body cannot mint new metric series.
@@ -168,29 +170,22 @@ def classify_response(status: int, headers: Mapping[str, str] | None, body: obje
     )
 
 
-def _class_names(exc: BaseException) -> tuple[str, ...]:
-    return tuple(klass.__name__ for klass in type(exc).__mro__)
-
-
 def classify_exception(exc: BaseException) -> ErrorInfo:
-    """Classify an exception the SDK raised, by duck typing (SDK exception layouts differ by version)."""
-    names = _class_names(exc)
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int) and "APIStatusError" in names:
-        response = getattr(exc, "response", None)
-        headers = getattr(response, "headers", None)
-        error_type, code = _platform_info(headers, getattr(exc, "body", None))
+    """Classify an exception the SDK raised (by status and body for an error response, never by its class)."""
+    kind = _sdk.exception_kind(exc)
+    if kind == "status":
+        facts = _sdk.status_error_facts(exc)
+        error_type, code = _platform_info(facts.headers, facts.body)
         if error_type is None:
-            error_type = enum_value(getattr(exc, "type", None))
+            error_type = enum_value(facts.error_type)
         if code is None:
-            code = enum_value(getattr(exc, "error_code", None))
+            code = enum_value(facts.error_code)
         # A mid-stream SSE error arrives with the HTTP status of the stream, 200: not retryable by the SDK.
-        retryable = status != 200 and is_retryable_status(status, headers)
-        return ErrorInfo(error_type or str(status), code, status, retryable)
-    # httpx's own errors reach the application unwrapped when a streamed body fails mid-read.
-    if "APITimeoutError" in names or "TimeoutException" in names:
+        retryable = facts.status != 200 and is_retryable_status(facts.status, facts.headers)
+        return ErrorInfo(error_type or str(facts.status), code, facts.status, retryable)
+    if kind == "timeout":
         return ErrorInfo(cat.ERROR_TYPE_TIMEOUT, retryable=True)
-    if "APIConnectionError" in names or "TransportError" in names:
+    if kind == "connection":
         return ErrorInfo(cat.ERROR_TYPE_CONNECTION, retryable=True)
     klass = type(exc)
     return ErrorInfo(f"{klass.__module__}.{klass.__qualname__}")

@@ -1,15 +1,5 @@
-"""The wrapt wrappers that connect the SDK to `_call` and `_streams`. The only module that knows where the SDK
-keeps things; every hook point is listed in `HOOK_POINTS`.
-
-Hook points (all present from anthropic 0.108 to 2.x):
-- `SyncAPIClient.request` / `AsyncAPIClient.request`: one SDK call, whatever the surface (create, stream, raw
-  and streaming responses, count_tokens, batches, beta, Bedrock, Vertex).
-- `SyncAPIClient._attempt_request` / `AsyncAPIClient._attempt_request`: one HTTP attempt, inside the SDK's retry
-  loop; returns the response whatever its status, or raises for a connection failure or timeout.
-- `BaseClient._calculate_retry_timeout`: the exact backoff the SDK sleeps before its next attempt.
-- `Stream._iter_events` / `AsyncStream._iter_events`: the server-sent events of a streamed body.
-- `anthropic._base_client.start_api_call_span` (>= 1.14 only): lets the `own` call-span mode keep the SDK from
-  starting a second call span; the SDK documents a `None` return as "no span" and carries on untraced.
+"""The wrapt wrappers that connect the SDK to `_call` and `_streams`. Where each is placed, and what it reads of
+the SDK, is in `_sdk` (`HOOK_POINTS` and the accessors).
 
 Every wrapper calls the SDK exactly as it was called and returns or raises exactly what it returned or raised;
 our own work is guarded so a bug of ours is logged once and the call goes on.
@@ -26,8 +16,9 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from . import _streams
-from ._call import HEADERS_READ, Call, _json
+from . import _sdk, _streams
+from ._attempt import HEADERS_READ
+from ._call import Call
 from ._config import OPTIONAL_METRIC_ATTRIBUTES, Config
 from ._errors import MAX_ERROR_BODY
 from ._log import internal_error
@@ -62,15 +53,14 @@ class Hooks:
         if not self.enabled or not is_instrumentation_enabled():
             return None
         try:
-            options = kwargs["options"] if "options" in kwargs else args[1]
-            stream = bool(kwargs.get("stream", False))
+            options, stream = _sdk.request_arguments(args, kwargs)
             mode = self.config.call_span
             if mode == "own":
                 own = True
             elif mode == "native-only":
                 own = False
             else:
-                own = not _native_tracing_on(client)
+                own = not _sdk.native_tracing_on(client)
             config = self.config
             return Call(
                 self.telemetry,
@@ -137,7 +127,7 @@ class Hooks:
             raise
         otel_context.detach(token)
         try:
-            response = _response_of(result)
+            response = _sdk.attempt_response(result)
             body = _peek_error_body(response)
             if body is _NEEDS_READ:
                 try:
@@ -165,11 +155,11 @@ class Hooks:
             raise
         otel_context.detach(token)
         try:
-            response = _response_of(result)
+            response = _sdk.attempt_response(result)
             body = _peek_error_body(response)
             if body is _NEEDS_READ:
                 try:
-                    await response.aread()
+                    await response.aread()  # type: ignore[attr-defined]
                     body = response.content
                 except Exception as exc:
                     body = None
@@ -210,14 +200,6 @@ class Hooks:
         return events if call is None else _streams.observed_events_async(events, call)
 
 
-def _native_tracing_on(client: Any) -> bool:
-    """Whether this client's SDK (>= 1.14) will start its own call span."""
-    try:
-        return getattr(client, "_tracer", None) is not None
-    except Exception:
-        return False
-
-
 def _failed(call: Call, exc: BaseException) -> None:
     try:
         call.finish(exc)
@@ -225,28 +207,20 @@ def _failed(call: Call, exc: BaseException) -> None:
         internal_error("finishing a failed call")
         call.abandon()
     finally:
-        call.last_response = None  # contexts copied during the call (timers, tasks) must not keep the response alive
+        call.forget_response()
 
 
 def _returned(call: Call, result: Any) -> None:
     try:
-        # The request id of what the call returned (a parsed model's `_request_id`, a raw response's `request_id`):
-        # a middleware that fans out may return another response than the last attempt's.
-        request_id = getattr(result, "_request_id", None) or getattr(result, "request_id", None)
-        if isinstance(request_id, str) and request_id:
-            call.final_request_id = request_id[:128]
-        if call.body_pending and not call.last_response_closed():
+        call.returned(_sdk.returned_request_id(result))
+        if call.waits_for_body():
             return  # the body observer finishes the call when the application is done with the body
         if call.operation == "chat":
             try:
                 if hasattr(result, "usage"):
                     call.read_message(result)
                 else:
-                    # A raw response (`with_raw_response`): its body is already read; the SDK parses it only if and
-                    # when the application asks, so we read the usage from the bytes.
-                    content = call.last_response_content()
-                    if content is not None:
-                        call.read_message(_json(content))
+                    call.read_raw_response()
             except Exception:
                 internal_error("reading a response")
         call.finish()
@@ -254,7 +228,7 @@ def _returned(call: Call, result: Any) -> None:
         internal_error("finishing a call")
         call.abandon()
     finally:
-        call.last_response = None  # contexts copied during the call (timers, tasks) must not keep the response alive
+        call.forget_response()
 
 
 def _start_attempt(kwargs: Mapping[str, Any]) -> tuple[Call, Any, Token[Context]] | None:
@@ -262,8 +236,7 @@ def _start_attempt(kwargs: Mapping[str, Any]) -> tuple[Call, Any, Token[Context]
     if call is None:
         return None
     try:
-        retries = kwargs.get("retries_taken", 0)
-        attempt = call.start_attempt(retries if isinstance(retries, int) else 0)
+        attempt = call.start_attempt(_sdk.retries_taken(kwargs))
         # Inside the attempt span, and with httpx instrumentation told not to add a second span per attempt.
         token = otel_context.attach(otel_context.set_value(_SUPPRESS_HTTP, True, attempt.ctx))
         return call, attempt, token
@@ -274,7 +247,7 @@ def _start_attempt(kwargs: Mapping[str, Any]) -> tuple[Call, Any, Token[Context]
 
 def _attempt_raised(call: Call, attempt: Any, exc: BaseException) -> None:
     try:
-        attempt.raised(call, exc)
+        call.attempt_raised(attempt, exc)
     except Exception:
         internal_error("recording a failed attempt")
         _abandon(attempt)
@@ -283,28 +256,8 @@ def _attempt_raised(call: Call, attempt: Any, exc: BaseException) -> None:
 def _abandon(attempt: Any) -> None:
     """After a failure of ours: end the attempt span anyway, so no span is left open."""
     with contextlib.suppress(Exception):
-        attempt.span.end()
-
-
-def _response_of(result: Any) -> Any:
-    # `_attempt_request` returns `(response, options)`.
-    return result[0] if isinstance(result, tuple) else result
-
-
-def _headers_read(headers: Any, names: frozenset[bytes]) -> dict[str, str]:
-    """The headers we read, by lower-case name, in one pass over the raw bytes: httpx would first decode every
-    header of the response twice (to choose an encoding) to give us any of them. Values are ASCII in practice;
-    Latin-1 never fails on the rest."""
-    try:
-        raw = headers.raw
-    except Exception:
-        return dict(headers.items())
-    found: dict[str, str] = {}
-    for key, value in raw:
-        key = key.lower()
-        if key in names:
-            found[key.decode("ascii")] = value.decode("latin-1")
-    return found
+        if attempt.span.is_recording():  # not a span whose end raised in a span processor: it has ended
+            attempt.span.end()
 
 
 def _peek_error_body(response: Any) -> object:
@@ -315,7 +268,7 @@ def _peek_error_body(response: Any) -> object:
     """
     if response.status_code < 400:
         return None
-    if getattr(response, "is_stream_consumed", True) is not False:  # read already (or unknown): its content, if any
+    if _sdk.body_read(response):  # its content, if any
         try:
             return response.content
         except Exception:
@@ -332,7 +285,6 @@ def _peek_error_body(response: Any) -> object:
 
 def _responded(call: Call, attempt: Any, response: Any, body: object, names: frozenset[bytes]) -> None:
     status = response.status_code
-    attempt.responded(call, status, _headers_read(response.headers, names), body)
-    call.last_response = response
+    call.attempt_responded(attempt, status, _sdk.raw_headers(response, names), body, response)
     if 200 <= status < 300 and not response.is_closed:
         _streams.attach(response, call)

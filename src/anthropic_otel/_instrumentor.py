@@ -9,27 +9,16 @@ from typing import Any
 import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from . import _config
+from . import _config, _sdk
 from ._hooks import Hooks
 from ._log import logger
 from ._telemetry import Telemetry
 
 _INSTRUMENTS = ("anthropic >= 0.108, < 3",)
 
-# (module, class or "" for a module function, name, Hooks method). Where each one is and why: see `_hooks`.
-HOOK_POINTS: tuple[tuple[str, str, str, str], ...] = (
-    ("anthropic._base_client", "SyncAPIClient", "request", "request_sync"),
-    ("anthropic._base_client", "AsyncAPIClient", "request", "request_async"),
-    ("anthropic._base_client", "SyncAPIClient", "_attempt_request", "attempt_sync"),
-    ("anthropic._base_client", "AsyncAPIClient", "_attempt_request", "attempt_async"),
-    ("anthropic._base_client", "BaseClient", "_calculate_retry_timeout", "retry_timeout"),
-    ("anthropic._streaming", "Stream", "_iter_events", "events_sync"),
-    ("anthropic._streaming", "AsyncStream", "_iter_events", "events_async"),
-)
-# Present only on SDKs with native tracing (>= 1.14): its absence is expected, not worth a warning.
-OPTIONAL_HOOK_POINTS: tuple[tuple[str, str, str, str], ...] = (
-    ("anthropic._base_client", "", "start_api_call_span", "native_span"),
-)
+# Re-exported for tools that list what we hook.
+HOOK_POINTS = _sdk.HOOK_POINTS
+OPTIONAL_HOOK_POINTS = _sdk.OPTIONAL_HOOK_POINTS
 
 
 class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -60,11 +49,11 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             # Explicitly no-op providers: nothing would be recorded, so cost the application nothing.
             logger.info("anthropic-otel: no-op tracer and meter providers; no hooks placed")
             return
-        for module_name, class_name, method, hook_name in HOOK_POINTS:
-            self._place(module_name, class_name, method, getattr(hooks, hook_name))
+        for point in HOOK_POINTS:
+            self._place(point.module, point.owner, point.name, getattr(hooks, point.hook))
         if config.call_span == "own":  # the only mode that needs to keep the SDK from starting its call span
-            for module_name, class_name, method, hook_name in OPTIONAL_HOOK_POINTS:
-                self._place(module_name, class_name, method, getattr(hooks, hook_name), optional=True)
+            for point in OPTIONAL_HOOK_POINTS:
+                self._place(point.module, point.owner, point.name, getattr(hooks, point.hook), optional=True)
 
     def _place(self, module_name: str, class_name: str, method: str, hook: Any, optional: bool = False) -> None:
         try:

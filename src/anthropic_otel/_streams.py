@@ -11,13 +11,12 @@ the end of the stream.
 from __future__ import annotations
 
 import re
-import sys
 import threading
-import time
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
 
+from . import _sdk
 from ._call import Call
 from ._log import internal_error
 
@@ -34,10 +33,7 @@ def attach(response: Any, call: Call) -> None:
     body = response.stream
     response.stream = _wrapper_class(response, body)(body, call)
     setattr(response, _CALL_ATTR, call)
-    call.body_pending = True
-    content_type = response.headers.get("content-type", "")
-    if "json" in content_type:
-        call.expect_json_body()
+    call.body_attached(json_body="json" in response.headers.get("content-type", ""))
 
 
 def _finish(call: Call, error: BaseException | None, how: str) -> None:
@@ -53,7 +49,7 @@ def _collect(call: Call, chunk: bytes) -> None:
     try:
         call.collect_json(chunk)
     except Exception:
-        call._json_chunks = None
+        call.stop_collecting_json()
         internal_error("reading a response body")
 
 
@@ -63,9 +59,7 @@ class _Body:
     def __init__(self, body: Any, call: Call) -> None:
         self._otel_body = body
         self._otel_call = call
-        # The SDK (>= 1.14) looks this up on the body for every event; a real attribute spares the
-        # `__getattr__` fallback (and its AttributeError) per event.
-        self.stream_observer = getattr(body, "stream_observer", None)
+        _sdk.keep_body_observer(self, body)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._otel_body, name)
@@ -86,7 +80,7 @@ class _SyncBody(_Body):
     def _observed(self) -> Iterator[bytes]:
         call = self._otel_call
         try:
-            if call._json_chunks is None:
+            if not call.collects_json:
                 yield from self._otel_body
             else:
                 for chunk in self._otel_body:
@@ -116,7 +110,7 @@ class _AsyncBody(_Body):
         call = self._otel_call
         chunks = self._otel_body.__aiter__()
         try:
-            if call._json_chunks is None:
+            if not call.collects_json:
                 async for chunk in chunks:
                     yield chunk
             else:
@@ -192,17 +186,15 @@ def replay_failure(response: Any, error: BaseException) -> None:
     """Our read of an error body failed: make the SDK's own read of it fail with the same exception, as it would
     have without us (instead of `ResponseNotRead` or a status error without a body)."""
     try:
-        httpx = sys.modules[type(response).__module__.partition(".")[0]]
-        body = response.stream
+        sync, async_ = _sdk.byte_stream_kinds(response, response.stream)
+        sync_base, async_base = _sdk.byte_stream_bases(response)
         bases: list[type] = []
-        if isinstance(body, httpx.SyncByteStream):
-            bases += [_FailingSync, httpx.SyncByteStream]
-        if isinstance(body, httpx.AsyncByteStream):
-            bases += [_FailingAsync, httpx.AsyncByteStream]
+        if sync:
+            bases += [_FailingSync, sync_base]
+        if async_:
+            bases += [_FailingAsync, async_base]
         response.stream = type("FailedBody", tuple(bases), {})(error)
-        # httpx closed the response when the read failed; the SDK reads only a response that is not closed.
-        response.is_stream_consumed = False
-        response.is_closed = False
+        _sdk.mark_unread(response)
     except Exception:
         internal_error("replaying a failed read")
 
@@ -211,16 +203,14 @@ _classes: dict[tuple[type, ...], type] = {}
 
 
 def _wrapper_class(response: object, body: object) -> type:
-    """A wrapper of the same httpx kind(s) as `body`, so httpx's own isinstance checks still hold.
-
-    httpx (SDK < 1.0) and httpx2 (SDK >= 1.0) are found through the response, never imported here.
-    """
-    httpx = sys.modules[type(response).__module__.partition(".")[0]]
+    """A wrapper of the same httpx kind(s) as `body`, so httpx's own isinstance checks still hold."""
+    sync, async_ = _sdk.byte_stream_kinds(response, body)
+    sync_base, async_base = _sdk.byte_stream_bases(response)
     bases: list[type] = []
-    if isinstance(body, httpx.SyncByteStream):
-        bases += [_SyncBody, httpx.SyncByteStream]
-    if isinstance(body, httpx.AsyncByteStream):
-        bases += [_AsyncBody, httpx.AsyncByteStream]
+    if sync:
+        bases += [_SyncBody, sync_base]
+    if async_:
+        bases += [_AsyncBody, async_base]
     key = tuple(bases)
     cls = _classes.get(key)
     if cls is None:
@@ -250,8 +240,7 @@ def _note_event(call: Call, name: str, data: str, watched: frozenset[str]) -> fr
         if name == "completion":
             name = _completion_event_name(data)
         if name == "content_block_delta":
-            if not call.first_chunk_ns:
-                call.first_chunk_ns = time.time_ns()
+            call.first_chunk()
             if call.capture_limit > 0:
                 call.stream_delta(data)
                 return watched
@@ -276,7 +265,7 @@ _Observer = TypeVar("_Observer", Iterator[Any], AsyncIterator[Any])
 
 
 def _registered(observer: _Observer, call: Call) -> _Observer:
-    call.events_observer = weakref.ref(observer)
+    call.events_observed_by(weakref.ref(observer))
     return observer
 
 
@@ -284,17 +273,15 @@ def observe_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
     """Pass the server-sent events of a streamed body through, noting the ones that matter. A decoder that
     raises (SDK < 1.0 raises ValueError for a Bedrock exception frame) fails the call.
 
-    Per event: one attribute read and one set lookup; everything else is in `_note_event`, for the few events
-    that matter. The name is read from the attribute behind the SDK's `event` property (the same in every
-    supported SDK, which `scripts/check_hook_points.py` and the tests check): a property call per event would
-    be a third of our cost per event."""
-    call.sse_seen = True
-    call.events_thread = threading.get_ident()
+    Per event: one attribute read (`_sdk.event_name`) and one set lookup; everything else is in `_note_event`, for
+    the few events that matter."""
+    call.events_reading(threading.get_ident())
     watched = _UNTIL_FIRST_DELTA
+    event_name = _sdk.event_name
     try:
         for sse in events:
             try:
-                name = sse._event  # what the SDK's `ServerSentEvent.event` property returns, without the call
+                name = event_name(sse)
             except AttributeError:
                 name = getattr(sse, "event", None)
             if name in watched:
@@ -307,13 +294,13 @@ def observe_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
 
 
 async def observe_events_async(events: AsyncIterator[Any], call: Call) -> AsyncIterator[Any]:
-    call.sse_seen = True
-    call.events_thread = threading.get_ident()
+    call.events_reading(threading.get_ident())
     watched = _UNTIL_FIRST_DELTA
+    event_name = _sdk.event_name
     try:
         async for sse in events:
             try:
-                name = sse._event  # what the SDK's `ServerSentEvent.event` property returns, without the call
+                name = event_name(sse)
             except AttributeError:
                 name = getattr(sse, "event", None)
             if name in watched:

@@ -28,7 +28,7 @@ from _helpers import (
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from anthropic_otel import _call, _hooks, _streams
+from anthropic_otel import _attempt, _call, _emit, _hooks, _streams
 from anthropic_otel.testing import Simulator
 
 
@@ -54,13 +54,6 @@ class _RaisingTracer:
     start_as_current_span = start_span
 
 
-class _RaisingTime:
-    """Stands in for the `time` module inside `_streams`: the first-chunk clock of observe_events raises."""
-
-    def time_ns(self) -> int:
-        raise Injected("injected fault")
-
-
 def _telemetry(h: Harness) -> Any:
     hooks = h.instrumentor._hooks
     assert hooks is not None
@@ -71,16 +64,20 @@ def _telemetry(h: Harness) -> Any:
 FAULTS: dict[str, Callable[[pytest.MonkeyPatch, Harness], None]] = {
     "Call.__init__": lambda mp, h: mp.setattr(_call.Call, "__init__", _boom),
     "Call.start_attempt": lambda mp, h: mp.setattr(_call.Call, "start_attempt", _boom),
-    "Attempt.responded": lambda mp, h: mp.setattr(_call.Attempt, "responded", _boom),
-    "Attempt.raised": lambda mp, h: mp.setattr(_call.Attempt, "raised", _boom),
+    "Call.attempt_responded": lambda mp, h: mp.setattr(_call.Call, "attempt_responded", _boom),
+    "Call.attempt_raised": lambda mp, h: mp.setattr(_call.Call, "attempt_raised", _boom),
     "Call.finish": lambda mp, h: mp.setattr(_call.Call, "finish", _boom),
     "Call.retry_delay": lambda mp, h: mp.setattr(_call.Call, "retry_delay", _boom),
     "Call.sse_event": lambda mp, h: mp.setattr(_call.Call, "sse_event", _boom),
     "Call.read_message": lambda mp, h: mp.setattr(_call.Call, "read_message", _boom),
-    "Call.record_ratelimits": lambda mp, h: mp.setattr(_call.Call, "record_ratelimits", _boom),
+    "Attempt.responded": lambda mp, h: mp.setattr(_attempt.Attempt, "responded", _boom),
+    "_attempt._read_ratelimits": lambda mp, h: mp.setattr(_attempt, "_read_ratelimits", _boom),
+    "_emit.attempt_done": lambda mp, h: mp.setattr(_emit, "attempt_done", _boom),
+    "_emit.end_*_span": lambda mp, h: _break_call_span_end(mp),
+    "_emit.call_metrics": lambda mp, h: mp.setattr(_emit, "call_metrics", _boom),
     "Call.collect_json": lambda mp, h: mp.setattr(_call.Call, "collect_json", _boom),
     "_streams.attach": lambda mp, h: mp.setattr(_streams, "attach", _boom),
-    "_streams.observe_events (first-chunk clock)": lambda mp, h: mp.setattr(_streams, "time", _RaisingTime()),
+    "Call.first_chunk": lambda mp, h: mp.setattr(_call.Call, "first_chunk", _boom),
     "_hooks._peek_error_body": lambda mp, h: mp.setattr(_hooks, "_peek_error_body", _boom),
     "tracer.start_span": lambda mp, h: mp.setattr(_telemetry(h), "tracer", _RaisingTracer()),
     "attempts.add": lambda mp, h: mp.setattr(_telemetry(h), "attempts", _RaisingInstrument()),
@@ -91,6 +88,11 @@ FAULTS: dict[str, Callable[[pytest.MonkeyPatch, Harness], None]] = {
     "time_to_first_chunk.record": lambda mp, h: mp.setattr(_telemetry(h), "time_to_first_chunk", _RaisingInstrument()),
     "rate-limit gauges": lambda mp, h: _break_ratelimit_gauges(mp, h),
 }
+
+
+def _break_call_span_end(mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(_emit, "end_own_span", _boom)
+    mp.setattr(_emit, "end_native_span", _boom)
 
 
 def _break_ratelimit_gauges(mp: pytest.MonkeyPatch, h: Harness) -> None:

@@ -1,0 +1,319 @@
+"""Everything anthropic-otel knows about the insides of the `anthropic` SDK (and its httpx), in one module.
+
+An SDK release that moves a method or renames an attribute breaks this file and no other: the hook table
+(`HOOK_POINTS`, with the signatures our hooks read, which `scripts/check_hook_points.py` checks against every
+release), and small accessors for what the hooks read from or write to SDK objects. The `Protocol`s describe the
+duck-typed objects; nothing here imports the SDK or httpx (SDK < 1.0 uses `httpx`, >= 1.0 `httpx2`: the module is
+found through the response).
+
+Every accessor is cheap and most never raise on an odd object; the hooks guard the rest.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from operator import attrgetter
+from typing import Any, Literal, NamedTuple, Protocol
+
+# --- where we hook -----------------------------------------------------------------------------------------------
+
+HookKind = Literal["function", "coroutine", "generator-or-function", "asyncgen-or-function"]
+
+
+class HookPoint(NamedTuple):
+    """One method we wrap, where `wrapt` replaces it (the owner's own `__dict__`), and what our hook reads of it."""
+
+    module: str
+    owner: str  # a class of `module`, or "" for a module-level function
+    name: str
+    hook: str  # the `Hooks` method placed there
+    parameters: tuple[str, ...]  # after `self`, in order
+    keyword: tuple[str, ...]  # those our hook reads from kwargs
+    kind: HookKind
+
+    @property
+    def where(self) -> str:
+        return f"{self.module}.{self.owner}.{self.name}" if self.owner else f"{self.module}.{self.name}"
+
+
+# All present from anthropic 0.108 to 2.x:
+# - `request`: one SDK call, whatever the surface (create, stream, raw and streaming responses, count_tokens,
+#   batches, beta, Bedrock, Vertex); `options` is args[1] or a keyword, `stream` a keyword.
+# - `_attempt_request`: one HTTP attempt inside the SDK's retry loop; returns `(response, options)` whatever the
+#   status, or raises for a connection failure or timeout; `retries_taken` is a keyword.
+# - `_calculate_retry_timeout`: returns the exact backoff the SDK sleeps before its next attempt.
+# - `_iter_events`: the server-sent events of a streamed body.
+HOOK_POINTS: tuple[HookPoint, ...] = (
+    HookPoint(
+        "anthropic._base_client",
+        "SyncAPIClient",
+        "request",
+        "request_sync",
+        ("cast_to", "options", "stream", "stream_cls"),
+        ("stream", "stream_cls"),
+        "function",
+    ),
+    HookPoint(
+        "anthropic._base_client",
+        "AsyncAPIClient",
+        "request",
+        "request_async",
+        ("cast_to", "options", "stream", "stream_cls"),
+        ("stream", "stream_cls"),
+        "coroutine",
+    ),
+    HookPoint(
+        "anthropic._base_client",
+        "SyncAPIClient",
+        "_attempt_request",
+        "attempt_sync",
+        ("options", "stream", "retries_taken"),
+        ("stream", "retries_taken"),
+        "function",
+    ),
+    HookPoint(
+        "anthropic._base_client",
+        "AsyncAPIClient",
+        "_attempt_request",
+        "attempt_async",
+        ("options", "stream", "retries_taken"),
+        ("stream", "retries_taken"),
+        "coroutine",
+    ),
+    HookPoint(
+        "anthropic._base_client",
+        "BaseClient",
+        "_calculate_retry_timeout",
+        "retry_timeout",
+        ("remaining_retries", "options", "response_headers"),
+        (),
+        "function",
+    ),
+    HookPoint("anthropic._streaming", "Stream", "_iter_events", "events_sync", (), (), "generator-or-function"),
+    HookPoint("anthropic._streaming", "AsyncStream", "_iter_events", "events_async", (), (), "asyncgen-or-function"),
+)
+# Present only on SDKs with native tracing (>= 1.14), where its absence is expected. The SDK documents a `None`
+# return as "no span" and carries on untraced: the `own` call-span mode uses that to keep the SDK's span out.
+OPTIONAL_HOOK_POINTS: tuple[HookPoint, ...] = (
+    HookPoint("anthropic._base_client", "", "start_api_call_span", "native_span", (), (), "function"),
+)
+
+# The instrumentation scope of the SDK's native call span; platform clients use `<this>.<platform>`.
+NATIVE_SCOPE = "com.anthropic.sdk.python"
+
+
+# --- the duck-typed objects ---------------------------------------------------------------------------------------
+
+
+class RequestOptions(Protocol):
+    """`anthropic._models.FinalRequestOptions`: what one SDK call asks for."""
+
+    url: str
+    method: str
+    json_data: object
+
+
+class HttpResponse(Protocol):
+    """An `httpx.Response` / `httpx2.Response`, as `_attempt_request` returns it."""
+
+    status_code: int
+    headers: Any
+    is_closed: bool
+    stream: Any
+
+    @property
+    def content(self) -> bytes: ...
+
+    def read(self) -> bytes: ...
+
+
+class ServerSentEvent(Protocol):
+    """`anthropic._streaming.ServerSentEvent`."""
+
+    @property
+    def event(self) -> str | None: ...
+
+    @property
+    def data(self) -> str: ...
+
+
+# --- one SDK call -------------------------------------------------------------------------------------------------
+
+
+class RequestFacts(NamedTuple):
+    method: str  # upper case
+    path: str  # without the query string (which may carry secrets)
+    body: Mapping[str, Any]  # the JSON body, or an empty mapping
+
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+def request_arguments(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[RequestOptions, bool]:
+    """`(options, stream)` of a `request(cast_to, options, *, stream, stream_cls)` call."""
+    options = kwargs["options"] if "options" in kwargs else args[1]
+    return options, bool(kwargs.get("stream", False))
+
+
+def request_facts(options: object) -> RequestFacts:
+    url = str(getattr(options, "url", "") or "")
+    if "://" in url:
+        url = "/" + url.split("://", 1)[1].partition("/")[2]
+    body = getattr(options, "json_data", None)
+    return RequestFacts(
+        str(getattr(options, "method", "post") or "post").upper(),
+        url.split("?", 1)[0],
+        body if isinstance(body, Mapping) else _EMPTY,
+    )
+
+
+def server_of(client: object) -> tuple[str | None, int | None]:
+    """`(host, port)` the client sends to, from its `base_url`."""
+    base_url = getattr(client, "base_url", None)
+    host = getattr(base_url, "host", None)
+    port = getattr(base_url, "port", None)
+    return (host[:256] if isinstance(host, str) and host else None), (port if isinstance(port, int) else None)
+
+
+def native_tracing_on(client: object) -> bool:
+    """Whether this client's SDK (>= 1.14) will start its own call span (its lazily made tracer is not None)."""
+    try:
+        return getattr(client, "_tracer", None) is not None
+    except Exception:
+        return False
+
+
+def is_native_span(span: object) -> bool:
+    """Whether `span` is the SDK's native call span (by instrumentation scope)."""
+    scope = getattr(span, "instrumentation_scope", None)
+    # A span implementation that does not expose its scope: trust that the SDK made it (we only look when the
+    # client's native tracing is on and a new span appeared between our hook and the attempt).
+    if scope is None:
+        return True
+    name = getattr(scope, "name", None)
+    return name == NATIVE_SCOPE or (isinstance(name, str) and name.startswith(NATIVE_SCOPE + "."))
+
+
+def client_class_names(client: object) -> str:
+    """The class names of the client, for telling Bedrock and Vertex clients apart without importing them."""
+    return " ".join(klass.__name__ for klass in type(client).__mro__)
+
+
+def returned_request_id(result: object) -> str | None:
+    """The request id of what `request()` returned: a parsed model's `_request_id`, a raw response's
+    `request_id` (a middleware that fans out may return another response than the last attempt's)."""
+    request_id = getattr(result, "_request_id", None) or getattr(result, "request_id", None)
+    return request_id[:128] if isinstance(request_id, str) and request_id else None
+
+
+# --- one HTTP attempt ---------------------------------------------------------------------------------------------
+
+
+def retries_taken(kwargs: Mapping[str, Any]) -> int:
+    retries = kwargs.get("retries_taken", 0)
+    return retries if isinstance(retries, int) else 0
+
+
+def attempt_response(result: object) -> HttpResponse:
+    """The response of what `_attempt_request` returned: `(response, options)`."""
+    return result[0] if isinstance(result, tuple) else result  # type: ignore[return-value]
+
+
+def raw_headers(response: HttpResponse, names: frozenset[bytes]) -> dict[str, str]:
+    """The response headers among `names`, by lower-case name, in one pass over the raw bytes: httpx would first
+    decode every header of the response twice (to choose an encoding) to give us any of them. Values are ASCII in
+    practice; Latin-1 never fails on the rest."""
+    headers = response.headers
+    try:
+        raw = headers.raw
+    except Exception:
+        return dict(headers.items())
+    found: dict[str, str] = {}
+    for key, value in raw:
+        key = key.lower()
+        if key in names:
+            found[key.decode("ascii")] = value.decode("latin-1")
+    return found
+
+
+def body_read(response: HttpResponse) -> bool:
+    """Whether the body was read already (or we cannot tell): then `content` is all there is to look at."""
+    return getattr(response, "is_stream_consumed", True) is not False
+
+
+def mark_unread(response: HttpResponse) -> None:
+    """Let the SDK read a response again after our read of it failed: httpx closed it, and the SDK reads only a
+    response that is not closed."""
+    response.is_stream_consumed = False  # type: ignore[attr-defined]
+    response.is_closed = False
+
+
+def http_module(response: object) -> Any:
+    """The `httpx` or `httpx2` module of a response (never imported by us)."""
+    return sys.modules[type(response).__module__.partition(".")[0]]
+
+
+def byte_stream_kinds(response: object, body: object) -> tuple[bool, bool]:
+    """Whether `body` is a sync and/or an async byte stream of the response's httpx."""
+    httpx = http_module(response)
+    return isinstance(body, httpx.SyncByteStream), isinstance(body, httpx.AsyncByteStream)
+
+
+def byte_stream_bases(response: object) -> tuple[type, type]:
+    """httpx's `(SyncByteStream, AsyncByteStream)` classes, for wrappers that must pass httpx's isinstance checks."""
+    httpx = http_module(response)
+    return httpx.SyncByteStream, httpx.AsyncByteStream
+
+
+def keep_body_observer(wrapper: object, body: object) -> None:
+    """Copy the SDK's (>= 1.14) `stream_observer` (its native span's end-of-body observer) from a response body to
+    our wrapper of it: the SDK looks it up on the body for every event, and a real attribute spares a
+    `__getattr__` fallback (and its AttributeError) per event."""
+    wrapper.stream_observer = getattr(body, "stream_observer", None)  # type: ignore[attr-defined]
+
+
+# --- server-sent events -------------------------------------------------------------------------------------------
+
+# The name of an event, from the attribute behind the SDK's `ServerSentEvent.event` property, without the property
+# call (a third of our cost per event). The same in every supported SDK, which `scripts/check_hook_points.py` and the
+# tests check. Raises AttributeError on an event without it: read `.event` then.
+event_name = attrgetter("_event")
+
+
+# --- exceptions ---------------------------------------------------------------------------------------------------
+
+ExceptionKind = Literal["status", "timeout", "connection", "other"]
+
+
+def exception_kind(exc: BaseException) -> ExceptionKind:
+    """What an exception the SDK raised is, by class name (exception layouts differ between SDK versions, and an
+    `httpx` error reaches the application unwrapped when a streamed body fails mid-read)."""
+    names = {klass.__name__ for klass in type(exc).__mro__}
+    if "APIStatusError" in names and isinstance(getattr(exc, "status_code", None), int):
+        return "status"
+    if "APITimeoutError" in names or "TimeoutException" in names:
+        return "timeout"
+    if "APIConnectionError" in names or "TransportError" in names:
+        return "connection"
+    return "other"
+
+
+class StatusErrorFacts(NamedTuple):
+    status: int
+    headers: Mapping[str, str] | None
+    body: object
+    error_type: object  # the SDK's own reading of the body's `error.type` (recent SDKs)
+    error_code: object  # and of `error.details.error_code`
+
+
+def status_error_facts(exc: BaseException) -> StatusErrorFacts:
+    """What an `APIStatusError` carries (call only when `exception_kind(exc) == "status"`)."""
+    response = getattr(exc, "response", None)
+    return StatusErrorFacts(
+        getattr(exc, "status_code", 0),
+        getattr(response, "headers", None),
+        getattr(exc, "body", None),
+        getattr(exc, "type", None),
+        getattr(exc, "error_code", None),
+    )
