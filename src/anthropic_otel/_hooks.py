@@ -219,6 +219,7 @@ def _returned(call: Call, result: Any) -> None:
             try:
                 if hasattr(result, "usage"):
                     call.read_message(result)
+                    call.stop_collecting_json()  # the body's JSON is parsed already: no need to parse it again
                 else:
                     call.read_raw_response()
             except Exception:
