@@ -27,7 +27,7 @@ from grafana_foundation_sdk.models import prometheus as prom_models
 from grafana_foundation_sdk.models import tempo as tempo_models
 
 from .. import _catalog as c
-from . import rules as r
+from . import recording as r
 from . import slis
 from .config import Config, duration_seconds
 from .promql import JOB, LE, M, by, eq, label, ne, rate_sum, ratio, regex, selector, series
