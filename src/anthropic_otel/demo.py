@@ -282,7 +282,7 @@ def run(seconds: float, port: int, scenario: str, seed: int) -> int:
 
 def _start_prometheus(stack: contextlib.ExitStack, metrics_port: int) -> Any:
     """Prometheus with the shipped alert and recording rules (short demo windows), if it is installed."""
-    from anthropic_otel.grafana import prometheus as prom
+    from anthropic_otel.grafana import prometheus_runner as prom
 
     if not prom.prometheus_available():
         print(f"alerts        {prom.INSTALL_HINT}")

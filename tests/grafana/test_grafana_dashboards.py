@@ -150,7 +150,7 @@ def test_latency_panels_have_exemplars(dashboards: dict[str, dict[str, Any]]) ->
         "Rate-limit headroom", "Recent failed calls",
     ],
 )  # fmt: skip
-def test_the_issue_questions_have_a_panel(question: str, dashboards: dict[str, dict[str, Any]]) -> None:
+def test_each_on_call_question_has_a_panel(question: str, dashboards: dict[str, dict[str, Any]]) -> None:
     titles = [p["title"] for board in dashboards.values() for p in content_panels(board)]
     assert any(question in title for title in titles), question
 

@@ -22,8 +22,7 @@ import pytest
 import yaml
 from grafana_checks import GRAFANA, panels, prometheus_targets, require_binary
 
-from anthropic_otel.grafana import PrometheusServer, run_prometheus
-from anthropic_otel.grafana.prometheus import free_port
+from anthropic_otel.grafana.prometheus_runner import PrometheusServer, free_port, run_prometheus
 
 JOB = "anthropic-otel-e2e"
 WORKLOAD = Path(__file__).with_name("e2e_workload.py")

@@ -84,7 +84,8 @@ def test_every_alert_is_proven_to_fire_and_to_stay_silent() -> None:
 
 
 def test_a_call_recovered_after_one_529_pages_nobody() -> None:
-    """The scenario the issue names, checked to be among the generated cases and to assert every alert silent."""
+    """A call the SDK's retry rescued is the commonest false page: the generated cases include it and assert
+    every alert silent."""
     cfg = Config()
     built = rules_module.build(cfg)
     case = next(c for c in unittests.cases(cfg, built) if "recovered after one 529" in c.name)

@@ -1,17 +1,19 @@
-"""Grafana dashboards and Prometheus rules for anthropic-otel's metrics, generated from the telemetry catalog.
+"""The generator of anthropic-otel's Grafana dashboards, Prometheus rules, promtool tests and runbook.
 
 `anthropic-otel grafana generate --selector 'job="checkout"' --slo 0.995 --out grafana` regenerates everything
-with your settings. For the demo, standard library only: `write_rules(dir, demo_config())` writes the rule files
-(with short windows), `run_prometheus(dir, "127.0.0.1:9464")` starts the `prometheus` on the PATH with them and
-`firing_alerts(url)` reads what fires. The full generator (`main`, `render`, `write`, `drift`) also needs
-`grafana-foundation-sdk`, `promql-parser` and `pyyaml`, imported on first use.
+with your settings; `render`, `write` and `drift` do the same from Python with a `Config`. `write_rules` writes
+the Prometheus rule files alone with the standard library (what the demo needs); the rest also needs
+`grafana-foundation-sdk`, `promql-parser` and `pyyaml`, imported on first use, so importing this package costs
+nothing.
+
+Alerts are defined in `alerts/` (one `Alert` per alert: rule, runbook text and promtool cases together) and
+dashboards in `dashboards/`. Running a local Prometheus for the demo is not part of the generator: see
+`prometheus_runner`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-
-from .prometheus import INSTALL_HINT, Alert, PrometheusServer, firing_alerts, prometheus_available, run_prometheus
 
 if TYPE_CHECKING:
     from .cli import main
@@ -23,10 +25,10 @@ _LAZY = {
     "main": "cli",
     "Config": "config",
     "BurnWindow": "config",
+    "demo_config": "config",
     "render": "generate",
     "write": "generate",
     "drift": "generate",
-    "demo_config": "config",
     "write_rules": "rules",
 }
 
@@ -40,19 +42,4 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 
-__all__ = [
-    "INSTALL_HINT",
-    "Alert",
-    "BurnWindow",
-    "Config",
-    "PrometheusServer",
-    "demo_config",
-    "drift",
-    "firing_alerts",
-    "main",
-    "prometheus_available",
-    "render",
-    "run_prometheus",
-    "write",
-    "write_rules",
-]
+__all__ = ["BurnWindow", "Config", "demo_config", "drift", "main", "render", "write", "write_rules"]

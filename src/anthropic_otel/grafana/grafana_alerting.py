@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from .alerts import AlertRule, Rules
 from .config import Config, duration_seconds
-from .rules import AlertRule, Rules
 from .templating import grafana as grafana_template
 
 QUERY, REDUCE, CONDITION = "A", "B", "C"

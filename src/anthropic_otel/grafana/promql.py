@@ -24,6 +24,14 @@ def label(key: str) -> str:
     return key.replace(".", "_")
 
 
+# Labels the rules group by or name in their annotations.
+PROVIDER = label(catalog.GEN_AI_PROVIDER_NAME)
+MODEL = label(catalog.GEN_AI_REQUEST_MODEL)
+STATUS = label(catalog.HTTP_RESPONSE_STATUS_CODE)
+ERROR_CODE = label(catalog.ANTHROPIC_ERROR_CODE)
+KIND = label(catalog.ANTHROPIC_RATELIMIT_KIND)
+
+
 def series(metric: catalog.Metric, suffix: str = "") -> str:
     """A series name of `metric`: counters and gauges as is, histograms with `_bucket`, `_sum` or `_count`."""
     if metric.kind == "histogram":

@@ -46,8 +46,9 @@ CLIENT_FAILURES: Alternatives = (
     (FAILED, regex(c.ERROR_TYPE, CLIENT_ERROR_TYPES)),
 )
 
-# Calls that failed although their error was retryable: the SDK's retries ran out (DESIGN.md §1's rule:
-# 408, 409, 429, 5xx, connection errors and timeouts). A mid-stream error is not retried, so 200 is excluded.
+# Calls that failed although their error was retryable: the SDK's retries ran out. The anthropic SDK retries
+# 408, 409, 429 and 5xx responses (unless the API answers `x-should-retry: false`), connection errors and
+# timeouts; it does not retry an error mid-stream, so 200 is excluded.
 RETRYABLE_STATUSES = ("408", "409", "429", "5..")
 EXHAUSTED: Alternatives = (
     (FAILED, regex(c.HTTP_RESPONSE_STATUS_CODE, RETRYABLE_STATUSES)),

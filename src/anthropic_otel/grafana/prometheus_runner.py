@@ -1,6 +1,7 @@
-"""Run a local Prometheus with the shipped rules, and read which alerts fire (the demo and the e2e test use it).
+"""Demo plumbing, not the generator: run a local Prometheus with the shipped rules and read which alerts fire.
 
-Standard library only, so the demo can import it without the generator's dependencies. Everything listens on
+`anthropic-otel demo` and the end-to-end test use it. Standard library only, so the demo can import it without
+the generator's dependencies. Everything listens on
 127.0.0.1 and every process started here is stopped when the context manager exits.
 """
 
@@ -29,7 +30,9 @@ INSTALL_HINT = (
 
 
 @dataclass(frozen=True)
-class Alert:
+class FiringAlert:
+    """An alert as Prometheus' `/api/v1/alerts` reports it (not an alert definition: see `alerts.Alert`)."""
+
     name: str
     state: str  # "pending" or "firing"
     labels: dict[str, str]
@@ -54,7 +57,7 @@ def _get(url: str, timeout: float = 5.0) -> Any:
         return json.loads(response.read().decode())
 
 
-def parse_alerts(payload: Any) -> list[Alert]:
+def parse_alerts(payload: Any) -> list[FiringAlert]:
     out = []
     for a in payload["data"]["alerts"]:
         labels = dict(a.get("labels", {}))
@@ -63,11 +66,11 @@ def parse_alerts(payload: Any) -> list[Alert]:
         except ValueError:
             value = float("nan")
         annotations = dict(a.get("annotations", {}))
-        out.append(Alert(labels.get("alertname", ""), a.get("state", ""), labels, annotations, value))
+        out.append(FiringAlert(labels.get("alertname", ""), a.get("state", ""), labels, annotations, value))
     return out
 
 
-def firing_alerts(url: str, *, include_pending: bool = False) -> list[Alert]:
+def firing_alerts(url: str, *, include_pending: bool = False) -> list[FiringAlert]:
     """Alerts of the Prometheus at `url` (e.g. `http://127.0.0.1:9090`) that are firing (or pending too)."""
     alerts = parse_alerts(_get(url.rstrip("/") + "/api/v1/alerts"))
     return [a for a in alerts if a.state == "firing" or (include_pending and a.state == "pending")]
@@ -100,10 +103,10 @@ class PrometheusServer:
         result: list[dict[str, Any]] = self.api("query_range", query=expr, start=start, end=end, step=step)["result"]
         return result
 
-    def alerts(self, *, include_pending: bool = True) -> list[Alert]:
+    def alerts(self, *, include_pending: bool = True) -> list[FiringAlert]:
         return firing_alerts(self.url, include_pending=include_pending)
 
-    def firing(self) -> list[Alert]:
+    def firing(self) -> list[FiringAlert]:
         return firing_alerts(self.url)
 
     def rule_health(self) -> list[tuple[str, str, str]]:

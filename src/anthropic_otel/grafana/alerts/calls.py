@@ -1,0 +1,161 @@
+"""Alerts on how calls end: rejected as invalid (a bad deploy), failing after the SDK's last retry, or with
+their output cut short."""
+
+from __future__ import annotations
+
+from ..config import Config
+from ..promql import MODEL, PROVIDER, number
+from ..recording import client_failures_ratio, exhausted_ratio, truncated_ratio
+from .cases import MODEL_B, Case, Expect, call
+from .common import RATIO_ALERTS_GROUP, TRACES, VALUE_PCT, labelled, pct, who
+from .model import Alert, Rule, Rules, Runbook
+
+# --- AnthropicClientErrorSpike ----------------------------------------------------------------------------
+
+
+def _client_error_rules(cfg: Config) -> list[Rule]:
+    return [
+        Rule(
+            expr=f"{client_failures_ratio(cfg.client_error_window)} > {number(cfg.client_error_ratio)}",
+            for_=cfg.client_error_for,
+            severity="critical",
+            summary=f"Claude API rejects {VALUE_PCT} of the requests from {who(cfg)} as invalid",
+            description=(
+                f"{VALUE_PCT} of Claude API calls from {who(cfg)} failed with a terminal client error "
+                f"(400 invalid_request_error, 404 not_found_error, 413 request_too_large, 422) over the last "
+                f"{cfg.client_error_window} (threshold {pct(cfg.client_error_ratio)}). These are never retried "
+                "and usually follow a deploy."
+            ),
+            keeps=cfg.group_by,
+        )
+    ]
+
+
+def _client_error_runbook(cfg: Config) -> Runbook:
+    return Runbook(
+        f"More than {pct(cfg.client_error_ratio)} of calls failed with terminal client errors: 400 "
+        "`invalid_request_error`, 404 `not_found_error` (often a wrong or retired model id), 413 "
+        "`request_too_large` (sometimes a non-JSON body from the edge, then `error.type` is `413`) or 422. "
+        "These are never retried and almost always follow a deploy or a config change.",
+        "1. Check the latest deploy or config change and roll back if it matches.\n"
+        "2. Group by `error_type` and model on the *Errors & retries* dashboard; the error message on the "
+        "span (with content capture off, the status and type) tells which parameter.\n"
+        "3. For 413: shrink the payload (chunk documents, trim history, use the Files API); do not retry.\n\n" + TRACES,
+    )
+
+
+def _client_error_cases(cfg: Config, rules: Rules) -> list[Case]:
+    return [
+        Case(
+            "a bad deploy: 400s and a non-JSON 413 fire the client-error alert, not the SLO burn",
+            [
+                call("0+90x30"),
+                call("0+5x30", outcome="failed", status="400", error_type="invalid_request_error"),
+                call("0+5x30", outcome="failed", status="413", error_type="413"),
+            ],
+            [("30m", [Expect(rules.rule("AnthropicClientErrorSpike"), 0.1)], ["AnthropicErrorBudgetBurn"])],
+        )
+    ]
+
+
+CLIENT_ERROR_SPIKE = Alert(
+    "AnthropicClientErrorSpike", RATIO_ALERTS_GROUP, _client_error_rules, _client_error_runbook, _client_error_cases
+)
+
+
+# --- AnthropicRetriesExhausted ----------------------------------------------------------------------------
+
+
+def _exhausted_rules(cfg: Config) -> list[Rule]:
+    return [
+        Rule(
+            expr=f"{exhausted_ratio(cfg.exhausted_window)} > {number(cfg.exhausted_ratio)}",
+            for_=cfg.exhausted_for,
+            severity="warning",
+            summary=f"Claude API calls from {who(cfg)} fail after exhausting their retries",
+            description=(
+                f"{VALUE_PCT} of Claude API calls from {who(cfg)} to {labelled(PROVIDER)} failed with a "
+                f"retryable error (429, 5xx, 529, timeout, connection) after the SDK's last retry over the last "
+                f"{cfg.exhausted_window} (threshold {pct(cfg.exhausted_ratio)})."
+            ),
+            keeps=(*cfg.group_by, PROVIDER),
+        )
+    ]
+
+
+def _exhausted_runbook(cfg: Config) -> Runbook:
+    return Runbook(
+        f"More than {pct(cfg.exhausted_ratio)} of calls failed with a retryable error (429, 408, 409, 5xx, "
+        "529, timeouts, connection errors) after the SDK's last retry: retries are no longer hiding the "
+        "problem from users.",
+        "1. The dominant `error.type` says which runbook applies: rate limits (AnthropicRateLimited), "
+        "overload (AnthropicOverloaded), server errors (AnthropicErrorBudgetBurn).\n"
+        "2. Timeouts: compare the client timeout with p99 latency.\n\n" + TRACES,
+    )
+
+
+def _exhausted_cases(cfg: Config, rules: Rules) -> list[Case]:
+    return [
+        Case(
+            "calls that still fail with 429 after their retries: retries exhausted, not an SLO burn",
+            [call("0+97x30"), call("0+3x30", outcome="failed", status="429", error_type="rate_limit_error")],
+            [("30m", [Expect(rules.rule("AnthropicRetriesExhausted"), 0.03)], ["AnthropicErrorBudgetBurn"])],
+        )
+    ]
+
+
+RETRIES_EXHAUSTED = Alert(
+    "AnthropicRetriesExhausted", RATIO_ALERTS_GROUP, _exhausted_rules, _exhausted_runbook, _exhausted_cases
+)
+
+
+# --- AnthropicHighTruncation ------------------------------------------------------------------------------
+
+
+def _truncation_rules(cfg: Config) -> list[Rule]:
+    return [
+        Rule(
+            expr=f"{truncated_ratio(cfg.truncation_window)} > {number(cfg.truncation_ratio)}",
+            for_=cfg.truncation_for,
+            severity="warning",
+            summary=f"Claude output from {labelled(MODEL)} is cut short for {who(cfg)}",
+            description=(
+                f"{VALUE_PCT} of the messages {who(cfg)} got from {labelled(MODEL)} stopped at "
+                f"max_tokens or the context window over the last {cfg.truncation_window} "
+                f"(threshold {pct(cfg.truncation_ratio)}): answers are incomplete."
+            ),
+            keeps=(*cfg.group_by, MODEL),
+        )
+    ]
+
+
+def _truncation_runbook(cfg: Config) -> Runbook:
+    return Runbook(
+        f"More than {pct(cfg.truncation_ratio)} of messages from a model stopped at `max_tokens` or "
+        f"`model_context_window_exceeded` over {cfg.truncation_window}: answers are cut off mid-way, which the "
+        "API does not report as an error.",
+        "1. Check recent prompt or `max_tokens` changes for that model.\n"
+        "2. Raise `max_tokens`, ask for shorter output, or continue the answer in a follow-up call.\n"
+        "3. For context-window stops, trim or summarise the conversation history.",
+    )
+
+
+def _truncation_cases(cfg: Config, rules: Rules) -> list[Case]:
+    return [
+        Case(
+            "one model's answers are cut at max_tokens: warn for that model only",
+            [
+                call("0+20x60", stop="max_tokens"),
+                call("0+80x60", stop="end_turn"),
+                call("0+100x60", stop="end_turn", model=MODEL_B),
+            ],
+            [("60m", [Expect(rules.rule("AnthropicHighTruncation"), 0.2)], [])],
+        )
+    ]
+
+
+HIGH_TRUNCATION = Alert(
+    "AnthropicHighTruncation", RATIO_ALERTS_GROUP, _truncation_rules, _truncation_runbook, _truncation_cases
+)
+
+ALERTS = (CLIENT_ERROR_SPIKE, RETRIES_EXHAUSTED, HIGH_TRUNCATION)

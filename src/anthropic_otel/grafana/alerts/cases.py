@@ -1,0 +1,125 @@
+"""The vocabulary of the promtool cases in the alert definitions: series of calls and attempts as the
+instrumentation records them (catalog attribute keys, outcome/status/error.type values), and what must fire.
+
+Cases read as scenarios ("a call recovered after one 529", "the first billing error ever"); `unittests.py`
+turns them into `tests/rules.test.yaml`, with expected labels from each rule's `keeps` and expected annotations
+from rendering the rule's own templates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ... import _catalog as c
+from ..config import Config, selector_labels
+from ..promql import INSTANCE, JOB, label, number, quote, series
+from .model import AlertRule
+
+MODEL_A = "claude-sonnet-4-5"
+MODEL_B = "claude-haiku-4-5"
+DEFAULTS: dict[str, str] = {
+    c.GEN_AI_OPERATION_NAME: c.OPERATION_CHAT,
+    c.GEN_AI_PROVIDER_NAME: c.PROVIDER_ANTHROPIC,
+    c.GEN_AI_REQUEST_MODEL: MODEL_A,
+    c.SERVER_ADDRESS: "api.anthropic.com",
+}
+
+
+def base_labels(cfg: Config) -> dict[str, str]:
+    """Labels every test series has: what the selector requires, the group-by labels, the scrape's instance
+    and the exporter's scope label (so the rules are tested against series that carry extra labels)."""
+    labels = {INSTANCE: "app:9464", "otel_scope_name": "anthropic_otel"}
+    for name in cfg.group_by:
+        labels[name] = "app" if name == JOB else f"{name}-1"
+    labels.update(selector_labels(cfg.selector))
+    return labels
+
+
+@dataclass(frozen=True)
+class Series:
+    metric: c.Metric
+    values: str
+    attributes: Mapping[str, str]
+    suffix: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)  # non-attribute labels: `le`
+
+    def render(self, cfg: Config) -> dict[str, str]:
+        unknown = set(self.attributes) - set(self.metric.attributes)
+        if unknown:
+            raise ValueError(f"{self.metric.name} has no attribute(s) {sorted(unknown)}")
+        labels = base_labels(cfg)
+        for key, value in {**DEFAULTS, **self.attributes}.items():
+            if key in self.metric.attributes and value != "":  # Prometheus drops empty labels on ingestion
+                labels[label(key)] = value
+        labels.update(self.extra)
+        body = ", ".join(f"{k}={quote(v)}" for k, v in sorted(labels.items()))
+        return {"series": f"{series(self.metric, self.suffix)}{{{body}}}", "values": self.values}
+
+
+def call(values: str, outcome: str = "ok", status: str = "200", error_type: str = "", **attrs: str) -> Series:
+    stop = attrs.pop("stop", "end_turn" if outcome != "failed" else "")
+    return Series(
+        c.CALLS,
+        values,
+        {
+            c.ANTHROPIC_CALL_OUTCOME: outcome,
+            c.HTTP_RESPONSE_STATUS_CODE: status,
+            c.ERROR_TYPE: error_type,
+            c.ANTHROPIC_MESSAGE_STOP_REASON: stop,
+            c.GEN_AI_REQUEST_STREAM: attrs.pop("stream", "false"),
+            c.ANTHROPIC_ERROR_CODE: attrs.pop("code", ""),
+            **{_key(k): v for k, v in attrs.items()},
+        },
+    )
+
+
+def attempt(values: str, status: str = "200", error_type: str = "", retry: bool = False, **attrs: str) -> Series:
+    retryable = "" if not error_type else attrs.pop("retryable", "true")
+    return Series(
+        c.ATTEMPTS,
+        values,
+        {
+            c.HTTP_RESPONSE_STATUS_CODE: status,
+            c.ERROR_TYPE: error_type,
+            c.ANTHROPIC_ERROR_RETRYABLE: retryable,
+            c.ANTHROPIC_ATTEMPT_IS_RETRY: "true" if retry else "false",
+            **{_key(k): v for k, v in attrs.items()},
+        },
+    )
+
+
+def histogram(metric: c.Metric, bound: float, fast: str, total: str, **attrs: str) -> list[Series]:
+    """The two series a latency SLI reads: the bucket at the threshold and the count."""
+    attributes = {_key(k): v for k, v in attrs.items()}
+    return [
+        Series(metric, fast, attributes, "_bucket", {"le": number(bound)}),
+        Series(metric, total, attributes, "_count"),
+    ]
+
+
+def gauge(metric: c.Metric, values: str, kind: str, **attrs: str) -> Series:
+    return Series(metric, values, {c.ANTHROPIC_RATELIMIT_KIND: kind, **{_key(k): v for k, v in attrs.items()}})
+
+
+_KEYS = {"model": c.GEN_AI_REQUEST_MODEL, "provider": c.GEN_AI_PROVIDER_NAME}
+
+
+def _key(name: str) -> str:
+    return _KEYS[name]
+
+
+@dataclass(frozen=True)
+class Expect:
+    """An alert promtool must see firing: the rule, the non-group labels of the result, and its value."""
+
+    rule: AlertRule
+    value: float
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    series: Sequence[Series]
+    checks: Sequence[tuple[str, Sequence[Expect], Sequence[str]]]  # (eval_time, firing, names that must not)

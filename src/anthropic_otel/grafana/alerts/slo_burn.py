@@ -1,0 +1,221 @@
+"""SLO alerts: multi-window, multi-burn-rate alerts on the availability SLO (server-side failures) and on the
+two latency SLOs (call duration, time to first chunk), over the recorded ratios of `recording.py`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ... import _catalog as c
+from ..burn import both_windows_above, human_duration, paging_windows
+from ..config import Config, duration_seconds
+from ..promql import number
+from ..recording import server_failures_ratio, slow_calls_ratio, slow_first_chunk_ratio
+from .cases import Case, Expect, call, histogram
+from .common import SLO_BURN_GROUP, TRACES, VALUE_PCT, pct, who
+from .model import Alert, Rule, Rules, Runbook
+
+# --- AnthropicErrorBudgetBurn -----------------------------------------------------------------------------
+
+
+def _availability_rules(cfg: Config) -> list[Rule]:
+    budget = cfg.error_budget
+    period = duration_seconds(cfg.slo_period)
+    return [
+        Rule(
+            expr=both_windows_above(server_failures_ratio, w, budget),
+            for_=w.for_,
+            severity=w.severity,
+            summary=f"Claude API calls from {who(cfg)} are burning the {pct(cfg.slo)} availability SLO's "
+            f"error budget at {number(w.factor)}x the sustainable rate",
+            description=(
+                f"{VALUE_PCT} of Claude API calls from {who(cfg)} failed server-side (5xx, overloaded, "
+                f"timeouts, connection errors, errors mid-stream) over the last {w.long}, and the last "
+                f"{w.short} is above {pct(w.factor * budget)} too. The budget is {pct(budget)} of calls; "
+                f"at this rate a {cfg.slo_period} budget lasts {human_duration(period / w.factor)}."
+            ),
+            keeps=cfg.group_by,
+            static_labels=(("long", w.long), ("short", w.short)),
+            variant=f"{w.long}/{w.short}",
+        )
+        for w in cfg.burn_windows
+    ]
+
+
+def _availability_runbook(cfg: Config) -> Runbook:
+    windows = ", ".join(f"{w.long}/{w.short} above {w.factor:g}x ({w.severity})" for w in cfg.burn_windows)
+    return Runbook(
+        f"Server-side failures are spending the {pct(cfg.slo)} availability SLO's error budget "
+        f"({pct(cfg.error_budget)} of calls over {cfg.slo_period}) too fast. Server-side: 5xx and 529 responses, "
+        "`overloaded_error`, `api_error`, `timeout_error`, client timeouts and connection errors, and streams that "
+        "failed after HTTP 200; only calls that finally failed count (a call the SDK recovered by retrying does "
+        f"not). Multi-window, multi-burn-rate: {windows}. The short window makes the alert clear soon after "
+        "recovery. `critical` pages, `warning` is a ticket.",
+        "1. Check [status.anthropic.com](https://status.anthropic.com) and the provider (Bedrock/Vertex) "
+        "status pages.\n"
+        "2. On the *Errors & retries* dashboard, see which `error.type` dominates: `overloaded_error` (platform "
+        "capacity: back off, shift load to another model if you can), `api_error`/5xx (Anthropic-side "
+        "incident), `connection_error`/`client_timeout_error` (your network, proxy or a client timeout set "
+        "too low: compare with latency).\n"
+        "3. Errors after HTTP 200 are mid-stream failures: the stream broke after output began.\n"
+        "4. Raise `max_retries` only if failures are brief and sparse; retries add load during overload.\n\n" + TRACES,
+    )
+
+
+def _availability_cases(cfg: Config, rules: Rules) -> list[Case]:
+    # 3 hours of traffic; counters start at 0 so that every window's rate is exact (no extrapolation) and the
+    # expected percentages are round.
+    burn = [rules.rule("AnthropicErrorBudgetBurn", f"{w.long}/{w.short}") for w in cfg.burn_windows]
+    fastest = max(w.factor for w in cfg.burn_windows)
+
+    def burning(ratio: float) -> list[Expect]:
+        pairs = zip(cfg.burn_windows, burn, strict=True)
+        return [Expect(rule, ratio) for w, rule in pairs if ratio > w.factor * cfg.error_budget]
+
+    # Server-side failures of every kind: 529, a stream that failed after its 200, no response at all.
+    bad = round(60 * 0.1)
+    ok = 60 - bad
+    each = bad // 3
+    out = [
+        Case(
+            f"{pct(0.1)} server-side failures (529, mid-stream overload, connection errors) burn every window",
+            [
+                call(f"0+{ok}x180"),
+                call(f"0+{each}x180", outcome="failed", status="529", error_type="overloaded_error"),
+                call(f"0+{each}x180", outcome="failed", status="200", error_type="overloaded_error", stream="true"),
+                call(f"0+{bad - 2 * each}x180", outcome="failed", status="", error_type="connection_error"),
+            ],
+            [
+                ("180m", [*burning(0.1), Expect(rules.rule("AnthropicRetriesExhausted"), (bad - each) / 60)], []),
+            ],
+        )
+    ]
+    # Between two burn thresholds: 1.5x a slower window's threshold fires it (and the slower ones), not faster.
+    for w in cfg.burn_windows:
+        r = round(1.5 * w.factor * cfg.error_budget, 6)
+        if w.factor == fastest or r > fastest * cfg.error_budget:
+            continue
+        bad = round(10000 * r)
+        out.append(
+            Case(
+                f"{pct(r)} of calls failing with 500 api_error fires only the windows whose threshold it exceeds",
+                [
+                    call(f"0+{10000 - bad}x180"),
+                    call(f"0+{bad}x180", outcome="failed", status="500", error_type="api_error"),
+                ],
+                [("180m", burning(r), [])],
+            )
+        )
+    out.append(
+        Case(
+            "a 5-minute spike of 529s does not page: the long window disagrees",
+            [call("0+60x180"), call("0+0x175 30+30x4", outcome="failed", status="529", error_type="overloaded_error")],
+            [("180m", [], ["AnthropicErrorBudgetBurn"])],
+        )
+    )
+    return out
+
+
+AVAILABILITY = Alert(
+    "AnthropicErrorBudgetBurn", SLO_BURN_GROUP, _availability_rules, _availability_runbook, _availability_cases
+)
+
+
+# --- AnthropicLatencyBudgetBurn and AnthropicTimeToFirstChunkBudgetBurn ------------------------------------
+
+
+def _latency_rules(
+    cfg: Config, record: Callable[[str], str], objective: float, threshold_s: float, subject: str, verb: str
+) -> list[Rule]:
+    budget = 1 - objective
+    return [
+        Rule(
+            expr=both_windows_above(record, w, budget),
+            for_=w.for_,
+            severity=cfg.latency_severity,
+            summary=f"{subject[0].upper()}{subject[1:]} from {who(cfg)} are too often slower than "
+            f"{number(threshold_s)}s",
+            description=(
+                f"{VALUE_PCT} of {subject} from {who(cfg)} {verb} {number(threshold_s)}s over the last "
+                f"{w.long} (and the last {w.short}). The objective allows {pct(budget)}: its error budget "
+                f"burns at {number(w.factor)}x the sustainable rate."
+            ),
+            keeps=cfg.group_by,
+            static_labels=(("long", w.long), ("short", w.short)),
+            variant=f"{w.long}/{w.short}",
+        )
+        for w in paging_windows(cfg)
+    ]
+
+
+def _duration_rules(cfg: Config) -> list[Rule]:
+    return _latency_rules(
+        cfg,
+        slow_calls_ratio,
+        cfg.latency_objective,
+        cfg.latency_threshold,
+        "successful Claude API calls",
+        "took longer than",
+    )
+
+
+def _duration_runbook(cfg: Config) -> Runbook:
+    return Runbook(
+        f"More than the allowed {pct(1 - cfg.latency_objective)} of successful calls took longer than "
+        f"{cfg.latency_threshold:g}s, fast enough to spend the latency budget early. Call duration includes "
+        "every attempt, the backoff between them and whole streams, so retries and long outputs show up here.",
+        "1. Compare *Latency* with *Time spent in backoff* and *Attempts per call*: retries (429/529) are the "
+        "usual cause.\n"
+        "2. Check output size (*Tokens / s*, max_tokens): longer answers take longer.\n"
+        "3. Check status pages for degraded performance.",
+    )
+
+
+def _latency_cases(cfg: Config, rules: Rules) -> list[Case]:
+    """Proves both latency alerts at once: their SLIs read different histograms."""
+    firing: list[Expect] = []
+    for w in paging_windows(cfg):
+        variant = f"{w.long}/{w.short}"
+        firing.append(Expect(rules.rule("AnthropicLatencyBudgetBurn", variant), 1 - 42 / 60))
+        firing.append(Expect(rules.rule("AnthropicTimeToFirstChunkBudgetBurn", variant), 1 - 50 / 60))
+    return [
+        Case(
+            "30% of calls over the latency threshold and 1 in 6 first chunks over the TTFT threshold",
+            [
+                *histogram(c.OPERATION_DURATION, cfg.latency_threshold, "0+42x180", "0+60x180"),
+                *histogram(c.TIME_TO_FIRST_CHUNK, cfg.ttft_threshold, "0+50x180", "0+60x180"),
+            ],
+            [("180m", firing, [])],
+        )
+    ]
+
+
+LATENCY = Alert("AnthropicLatencyBudgetBurn", SLO_BURN_GROUP, _duration_rules, _duration_runbook, _latency_cases)
+
+
+def _first_chunk_rules(cfg: Config) -> list[Rule]:
+    return _latency_rules(
+        cfg,
+        slow_first_chunk_ratio,
+        cfg.ttft_objective,
+        cfg.ttft_threshold,
+        "streamed Claude API calls",
+        "waited for their first chunk longer than",
+    )
+
+
+def _first_chunk_runbook(cfg: Config) -> Runbook:
+    return Runbook(
+        f"More than the allowed {pct(1 - cfg.ttft_objective)} of streamed calls waited longer than "
+        f"{cfg.ttft_threshold:g}s for their first content chunk: users see nothing happening.",
+        "1. Check retries before the stream started (429/529 in *Attempts by HTTP status*).\n"
+        "2. Large prompts raise time to first token: check input tokens and prompt-cache reads.\n"
+        "3. Check status pages for degraded performance.",
+    )
+
+
+# Its case is AnthropicLatencyBudgetBurn's.
+TIME_TO_FIRST_CHUNK = Alert(
+    "AnthropicTimeToFirstChunkBudgetBurn", SLO_BURN_GROUP, _first_chunk_rules, _first_chunk_runbook
+)
+
+ALERTS = (AVAILABILITY, LATENCY, TIME_TO_FIRST_CHUNK)
