@@ -275,7 +275,7 @@ def _check_bounded(h: Harness) -> None:
                         assert ENUM.match(v), (key, v)
                     if key == "gen_ai.response.finish_reasons":
                         assert ENUM.match(v), (key, v)
-    for name, attrs, _ in h.points():
+    for name, attrs, _ in h.series():
         for key, value in attrs.items():
             if isinstance(value, str):
                 assert ENUM.match(value) or key in ("gen_ai.request.model", "server.address"), (name, key, value)
@@ -304,7 +304,7 @@ def test_hostile_responses_through_the_real_sdk(server: Any, h: Harness, case: t
     )
     hooks = h.instrumentor._hooks
     assert hooks is not None
-    h.exporter.clear()
+    h.clear()
     hooks.enabled = False
     try:
         plain = _outcome(client, stream)
