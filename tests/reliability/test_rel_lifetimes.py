@@ -1,7 +1,8 @@
 """Lifetimes: the reduced CI variant of scripts/soak.py (3,000 calls, 1,000 abandoned streams, the same checks),
 plus the SDK's own test of a dropped async stream, repeated with our instrumentation on.
 
-Full figures (100,000 calls, 10,000 streams): `python scripts/soak.py`, reported in docs/reliability.md.
+The full run is `python scripts/soak.py` (100,000 calls and 10,000 streams by default): the same checks over more
+calls, so that slower growth would show too.
 """
 
 from __future__ import annotations
