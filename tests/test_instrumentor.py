@@ -152,6 +152,7 @@ def _observe(client: Any, async_client: Any, scenario: str) -> list[Any]:
     return seen
 
 
+@pytest.mark.slow
 def test_behaviour_identical_with_and_without_instrumentation(simulator: Simulator) -> None:
     client = anthropic.Anthropic(api_key=API_KEY, base_url=simulator.base_url, max_retries=1)
     async_client = anthropic.AsyncAnthropic(api_key=API_KEY, base_url=simulator.base_url, max_retries=1)

@@ -287,6 +287,7 @@ SSE = (("content-type", "text/event-stream"), ("request-id", "req_a"), ("request
 ERROR = b'{"type":"error","error":{"type":"billing_error","details":{"error_code":"spend_limit"}}}'
 
 
+@pytest.mark.slow
 @given(case=responses())
 @SETTINGS
 # Found by hypothesis: an error body cut short by the server (our own read of it must fail the way the SDK's does).

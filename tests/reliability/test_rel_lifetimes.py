@@ -38,6 +38,7 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in result.items() if k != "checkpoints"}
 
 
+@pytest.mark.slow
 def test_3000_calls_counted_once_with_flat_series_and_memory() -> None:
     result = soak.soak_calls(3000, "loopback")
     print(_summary(result))
@@ -45,6 +46,7 @@ def test_3000_calls_counted_once_with_flat_series_and_memory() -> None:
     assert result["series_at_end"] <= 5 * 40, "series are bounded by models x outcomes, not by calls"
 
 
+@pytest.mark.slow
 def test_1000_abandoned_streams_all_end() -> None:
     result = soak.soak_streams(1000, "loopback")
     print(_summary(result))
