@@ -105,4 +105,4 @@ def test_the_simulator_needs_no_opentelemetry_sdk() -> None:
     with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
         import anthropic_otel.testing as testing
 
-        _ = testing.Nothing  # type: ignore[attr-defined]
+        _ = testing.Nothing

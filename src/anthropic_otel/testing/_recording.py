@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -20,6 +20,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from ._metrics import metric_points
 from ._spans import OpenSpans
+
+_R = TypeVar("_R", bound="Recording")
 
 
 class Recording:
@@ -114,7 +116,7 @@ class Recording:
         self.meter_provider.shutdown()
         self.tracer_provider.shutdown()
 
-    def __enter__(self) -> Recording:
+    def __enter__(self: _R) -> _R:
         return self
 
     def __exit__(
