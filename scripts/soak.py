@@ -31,18 +31,14 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from anthropic_otel import AnthropicInstrumentor, _call
-from anthropic_otel.testing import Simulator
-from anthropic_otel.testing._spans import OpenSpans
+from anthropic_otel.testing import Recording, Simulator
 
 MODELS = [f"claude-soak-{i}" for i in range(5)]
 NATIVE = tuple(int(p) for p in anthropic.__version__.split(".")[:2]) >= (1, 14)
@@ -76,25 +72,16 @@ class CountingExporter(SpanExporter):
         pass
 
 
-@dataclass
-class Lean:
-    tracer_provider: TracerProvider
-    exporter: CountingExporter
-    open_spans: OpenSpans
-    reader: InMemoryMetricReader
-    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+class Lean(Recording):
+    """A `Recording` whose spans are counted, not kept (a soak ends millions of them), with checkpoints."""
 
-    def points(self) -> list[tuple[str, dict[str, Any], Any]]:
-        data = self.reader.get_metrics_data()
-        found = []
-        for rm in data.resource_metrics if data else []:
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    found += [(metric.name, dict(p.attributes or {}), p) for p in metric.data.data_points]
-        return found
+    def __init__(self) -> None:
+        self.exporter = CountingExporter()
+        super().__init__(self.exporter)
+        self.checkpoints: list[dict[str, Any]] = []
 
     def counter(self, name: str) -> int:
-        return sum(int(p.value) for n, _, p in self.points() if n == name)
+        return int(self.total(name))
 
     def checkpoint(self, label: str, done: int) -> dict[str, Any]:
         # A cycle whose finalizers ran survives the collection that ran them when any object of that collection was
@@ -102,15 +89,15 @@ class Lean:
         for _ in range(4):
             if not gc.collect():
                 break
-        points = self.points()
+        series = self.series()
         point = {
             "label": label,
             "done": done,
             "rss_mb": round(rss_mb(), 1),
-            "series": len(points),
-            "calls_counted": sum(int(p.value) for n, _, p in points if n == "anthropic.client.calls"),
+            "series": len(series),
+            "calls_counted": sum(int(p.value) for n, _, p in series if n == "anthropic.client.calls"),
             "spans_exported": self.exporter.exported,
-            "spans_open": len(self.open_spans.open),
+            "spans_open": len(self.left_open(collect_garbage=False)),
             "calls_alive": live_calls(),
         }
         self.checkpoints.append(point)
@@ -119,21 +106,13 @@ class Lean:
 
 @contextmanager
 def lean_telemetry() -> Iterator[Lean]:
-    exporter = CountingExporter()
-    open_spans = OpenSpans()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracer_provider.add_span_processor(open_spans)
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
-    instrumentor = AnthropicInstrumentor()
-    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-    try:
-        yield Lean(tracer_provider, exporter, open_spans, reader)
-    finally:
-        instrumentor.uninstrument()
-        meter_provider.shutdown()
-        tracer_provider.shutdown()
+    with Lean() as lean:
+        instrumentor = AnthropicInstrumentor()
+        instrumentor.instrument(tracer_provider=lean.tracer_provider, meter_provider=lean.meter_provider)
+        try:
+            yield lean
+        finally:
+            instrumentor.uninstrument()
 
 
 def rss_mb() -> float:
@@ -148,32 +127,6 @@ def rss_mb() -> float:
 
 def live_calls() -> int:
     return sum(1 for o in gc.get_objects() if isinstance(o, _call.Call))
-
-
-def speed_up_simulator() -> None:
-    """The simulator's server keeps socketserver's listen backlog of 5 (concurrent connects beyond it wait 1 s for
-    a SYN retransmit) and sends a response's headers and body in separate writes without TCP_NODELAY (Nagle holds
-    the body until the client's delayed ACK: ~40 ms per call on a reused connection). Fix both for this process."""
-    import contextlib
-    import socket
-
-    from anthropic_otel.testing import _server
-
-    server = getattr(_server, "_Server", None)
-    if server is not None and getattr(server, "request_queue_size", 0) < 1024:
-        server.request_queue_size = 1024
-    handler = getattr(_server, "_Handler", None)
-    if handler is None or getattr(handler, "_reliability_nodelay", False):
-        return
-    setup = handler.setup
-
-    def setup_nodelay(self: Any) -> None:
-        setup(self)
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    handler.setup = setup_nodelay
-    handler._reliability_nodelay = True
 
 
 # --- where the calls go --------------------------------------------------------------------------------------
@@ -275,7 +228,6 @@ def make_clients(transport: str, lean: Lean) -> Iterator[Callable[..., Any]]:
         inproc = InProcess()
         yield lambda async_=False, **options: inproc.client(async_, **native, **options)
         return
-    speed_up_simulator()
     with Simulator(max_recorded=1) as sim:  # keep no history: it would grow with the soak
 
         def new(async_: bool = False, **options: Any) -> Any:

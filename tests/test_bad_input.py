@@ -11,7 +11,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from conftest import API_KEY, Telemetry, messages
+from support import API_KEY, Telemetry, messages
 
 # (status, headers, body): every request to the server gets `server.canned`.
 Canned = tuple[int, dict[str, str], bytes]

@@ -7,7 +7,7 @@ import pytest
 
 from anthropic_otel import classify
 from anthropic_otel.testing import Simulator
-from conftest import API_KEY, messages
+from support import API_KEY, messages
 
 CASES = [
     # scenario, error_type, error_code, status, retryable

@@ -7,7 +7,7 @@ from typing import Any
 
 import anthropic
 
-from conftest import SDK_VERSION, Telemetry, messages
+from support import SDK_VERSION, Telemetry, messages
 
 
 def _httpx_instrumentor() -> Any:

@@ -9,33 +9,31 @@ from typing import Any
 
 import anthropic
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from anthropic_otel import AnthropicInstrumentor
 from anthropic_otel import _config as config
-from anthropic_otel.testing import Simulator
-from anthropic_otel.testing._metrics import metric_points
-from conftest import API_KEY, PROMPT, messages, recording_tracer_provider
+from anthropic_otel.testing import Recording, Simulator
+from support import API_KEY, PROMPT, client_options, messages
 
 
-def _run(sim: Simulator, **options: Any) -> tuple[list[Any], InMemoryMetricReader]:
-    tracer_provider, exporter, open_spans = recording_tracer_provider()
-    reader = InMemoryMetricReader()
-    instrumentor = AnthropicInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=tracer_provider, meter_provider=MeterProvider(metric_readers=[reader]), **options
-    )
-    try:
-        extra = {"open_telemetry": False} if hasattr(anthropic.Anthropic, "open_telemetry") else {}
-        client = anthropic.Anthropic(api_key=API_KEY, base_url=sim.base_url, **extra)
-        client.messages.create(**messages(system="SYSTEM-PROMPT-TEXT"))
-        for _ in client.messages.create(**messages(stream=True)):
-            pass
-    finally:
-        instrumentor.uninstrument()
-    assert open_spans.open == {}
-    return list(exporter.get_finished_spans()), reader
+def _run(sim: Simulator, **options: Any) -> tuple[list[Any], dict[str, list[dict[str, Any]]]]:
+    """The spans, and the attributes of each metric's points, of one call and one stream instrumented with
+    `options`."""
+    with Recording() as rec:
+        instrumentor = AnthropicInstrumentor()
+        instrumentor.instrument(tracer_provider=rec.tracer_provider, meter_provider=rec.meter_provider, **options)
+        try:
+            client = anthropic.Anthropic(api_key=API_KEY, base_url=sim.base_url, **client_options(rec, native=False))
+            client.messages.create(**messages(system="SYSTEM-PROMPT-TEXT"))
+            for _ in client.messages.create(**messages(stream=True)):
+                pass
+        finally:
+            instrumentor.uninstrument()
+        assert rec.left_open() == []
+        attributes: dict[str, list[dict[str, Any]]] = {}
+        for name, attrs, _ in rec.series():
+            attributes.setdefault(name, []).append(attrs)
+        return rec.spans(), attributes
 
 
 def _everything(spans: list[Any]) -> str:
@@ -79,13 +77,14 @@ def test_content_is_bounded(sim: Simulator) -> None:
 
 
 def test_extra_metric_attributes_opt_in(sim: Simulator) -> None:
-    _, reader = _run(sim)
-    assert all("anthropic.workspace.id" not in a for a, _ in metric_points(reader, "anthropic.client.calls"))
-    _, reader = _run(sim, metric_attributes=("anthropic.workspace.id",))
+    _, metrics = _run(sim)
+    assert metrics["anthropic.client.calls"]
+    assert all("anthropic.workspace.id" not in a for a in metrics["anthropic.client.calls"])
+    _, metrics = _run(sim, metric_attributes=("anthropic.workspace.id",))
     for name in ("anthropic.client.calls", "anthropic.client.attempts"):
-        points = metric_points(reader, name)
-        assert points and all(a["anthropic.workspace.id"] == "wrkspc_sim_0123456789abcdef" for a, _ in points)
-        assert all("anthropic.organization.id" not in a for a, _ in points)
+        points = metrics.get(name, [])
+        assert points and all(a["anthropic.workspace.id"] == "wrkspc_sim_0123456789abcdef" for a in points)
+        assert all("anthropic.organization.id" not in a for a in points)
 
 
 def test_configuration_from_environment(caplog: pytest.LogCaptureFixture) -> None:

@@ -12,14 +12,13 @@ import pytest
 from anthropic._base_client import AsyncAPIClient, BaseClient, SyncAPIClient
 from anthropic._streaming import AsyncStream, Stream
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 
 from anthropic_otel import AnthropicInstrumentor
 from anthropic_otel import _config as config
 from anthropic_otel._sdk import HOOK_POINTS
-from anthropic_otel.testing import Simulator
-from conftest import API_KEY, Telemetry, messages
+from anthropic_otel.testing import Recording, Simulator
+from support import API_KEY, Telemetry, client_options, messages
 
 OWNERS = {
     "SyncAPIClient": SyncAPIClient,
@@ -56,27 +55,25 @@ def test_instrument_wraps_once_and_uninstrument_restores() -> None:
 
 def test_clients_created_before_instrument_are_covered(simulator: Simulator) -> None:
     client = anthropic.Anthropic(api_key=API_KEY, base_url=simulator.base_url)
-    reader = InMemoryMetricReader()
-    instrumentor = AnthropicInstrumentor()
-    instrumentor.instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider(metric_readers=[reader]))
-    try:
-        client.messages.create(**messages())
-    finally:
-        instrumentor.uninstrument()
-    data = reader.get_metrics_data()
-    assert data is not None
-    names = {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
-    assert "anthropic.client.calls" in names
+    with Recording() as rec:
+        instrumentor = AnthropicInstrumentor()
+        instrumentor.instrument(tracer_provider=rec.tracer_provider, meter_provider=rec.meter_provider)
+        try:
+            client.messages.create(**messages())
+        finally:
+            instrumentor.uninstrument()
+        assert rec.total("anthropic.client.calls") == 1
 
 
 def test_uninstrumented_calls_emit_nothing(simulator: Simulator) -> None:
-    reader = InMemoryMetricReader()
-    instrumentor = AnthropicInstrumentor()
-    instrumentor.instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider(metric_readers=[reader]))
-    instrumentor.uninstrument()
-    anthropic.Anthropic(api_key=API_KEY, base_url=simulator.base_url).messages.create(**messages())
-    data = reader.get_metrics_data()
-    assert data is None or not [m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
+    with Recording() as rec:
+        instrumentor = AnthropicInstrumentor()
+        instrumentor.instrument(tracer_provider=rec.tracer_provider, meter_provider=rec.meter_provider)
+        instrumentor.uninstrument()
+        client = anthropic.Anthropic(api_key=API_KEY, base_url=simulator.base_url, **client_options(rec, native=False))
+        client.messages.create(**messages())
+        assert rec.series() == []
+        assert rec.spans() == []
 
 
 @pytest.mark.parametrize(
@@ -102,22 +99,19 @@ def test_missing_hook_point_logs_one_warning_and_the_rest_works(
 ) -> None:
     # Pretend this SDK release moved the retry-delay hook point: that feature is off, the rest works.
     monkeypatch.delattr(BaseClient, "_calculate_retry_timeout")
-    reader = InMemoryMetricReader()
-    instrumentor = AnthropicInstrumentor()
-    with caplog.at_level(logging.WARNING, logger="anthropic_otel"):
-        instrumentor.instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider(metric_readers=[reader]))
-    try:
-        warnings = [r for r in caplog.records if "cannot hook" in r.getMessage()]
-        assert len(warnings) == 1 and "_calculate_retry_timeout" in warnings[0].getMessage()
-        monkeypatch.undo()
-        client = anthropic.Anthropic(api_key=API_KEY, base_url=simulator.base_url)
-        client.messages.create(**messages())
-    finally:
-        instrumentor.uninstrument()
-    data = reader.get_metrics_data()
-    assert data is not None
-    names = {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
-    assert "anthropic.client.calls" in names
+    with Recording() as rec:
+        instrumentor = AnthropicInstrumentor()
+        with caplog.at_level(logging.WARNING, logger="anthropic_otel"):
+            instrumentor.instrument(tracer_provider=rec.tracer_provider, meter_provider=rec.meter_provider)
+        try:
+            warnings = [r for r in caplog.records if "cannot hook" in r.getMessage()]
+            assert len(warnings) == 1 and "_calculate_retry_timeout" in warnings[0].getMessage()
+            monkeypatch.undo()
+            client = anthropic.Anthropic(api_key=API_KEY, base_url=simulator.base_url)
+            client.messages.create(**messages())
+        finally:
+            instrumentor.uninstrument()
+        assert rec.total("anthropic.client.calls") == 1
 
 
 SCENARIOS = [
@@ -158,6 +152,7 @@ def _observe(client: Any, async_client: Any, scenario: str) -> list[Any]:
     return seen
 
 
+@pytest.mark.slow
 def test_behaviour_identical_with_and_without_instrumentation(simulator: Simulator) -> None:
     client = anthropic.Anthropic(api_key=API_KEY, base_url=simulator.base_url, max_retries=1)
     async_client = anthropic.AsyncAnthropic(api_key=API_KEY, base_url=simulator.base_url, max_retries=1)
@@ -209,24 +204,17 @@ def test_noop_providers_place_no_hooks() -> None:
 def test_reinstrumenting_with_the_same_providers_keeps_the_ratelimit_gauges_current(simulator: Any) -> None:
     """The OpenTelemetry SDK hands back the gauges registered by the first `instrument()` (with their callbacks)
     when the same meter provider is used again: the values of later calls must still reach them."""
-    from anthropic_otel.testing._metrics import metric_points
-
-    reader = InMemoryMetricReader()
-    meter_provider, tracer_provider = MeterProvider(metric_readers=[reader]), TracerProvider()
     instrumentor = AnthropicInstrumentor()
     remaining: list[int] = []
-    try:
+    with Recording() as rec:
         for _ in range(3):
-            instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+            instrumentor.instrument(tracer_provider=rec.tracer_provider, meter_provider=rec.meter_provider)
             try:
                 client = anthropic.Anthropic(api_key=API_KEY, base_url=simulator.base_url, max_retries=0)
                 client.messages.create(**messages())
                 client.close()
             finally:
                 instrumentor.uninstrument()
-            points = metric_points(reader, "anthropic.ratelimit.remaining")
+            points = rec.points("anthropic.ratelimit.remaining")
             remaining.append(next(int(p.value) for a, p in points if a["anthropic.ratelimit.kind"] == "requests"))
-    finally:
-        meter_provider.shutdown()
-        tracer_provider.shutdown()
     assert remaining[0] > remaining[1] > remaining[2], remaining

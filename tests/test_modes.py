@@ -4,15 +4,13 @@ tracing (where the SDK has it), and the attempt spans always under it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import anthropic
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
 
 from anthropic_otel import AnthropicInstrumentor
-from anthropic_otel.testing import Simulator
-from conftest import API_KEY, HAS_NATIVE_TRACING, messages, recording_tracer_provider
+from anthropic_otel.testing import Recording, Simulator
+from support import API_KEY, HAS_NATIVE_TRACING, client_options, messages
 
 NATIVE = [True, False] if HAS_NATIVE_TRACING else [False]
 
@@ -27,26 +25,23 @@ def sim() -> Iterator[Simulator]:
 @pytest.mark.parametrize("mode", ["auto", "own", "native-only"])
 @pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
 def test_one_call_span(sim: Simulator, mode: str, native: bool, stream: bool) -> None:
-    tracer_provider, exporter, open_spans = recording_tracer_provider()
-    instrumentor = AnthropicInstrumentor()
-    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=MeterProvider(), call_span=mode)
-    options: dict[str, Any] = {}
-    if HAS_NATIVE_TRACING:
-        options["open_telemetry"] = {"tracer_provider": tracer_provider} if native else False
-    try:
-        client = anthropic.Anthropic(api_key=API_KEY, base_url=sim.base_url, **options)
-        if stream:
-            for _ in client.messages.create(**messages(stream=True)):
-                pass
-        else:
-            client.messages.create(**messages())
-    finally:
-        instrumentor.uninstrument()
-    spans = exporter.get_finished_spans()
+    with Recording() as rec:
+        instrumentor = AnthropicInstrumentor()
+        instrumentor.instrument(tracer_provider=rec.tracer_provider, meter_provider=rec.meter_provider, call_span=mode)
+        try:
+            client = anthropic.Anthropic(api_key=API_KEY, base_url=sim.base_url, **client_options(rec, native))
+            if stream:
+                for _ in client.messages.create(**messages(stream=True)):
+                    pass
+            else:
+                client.messages.create(**messages())
+        finally:
+            instrumentor.uninstrument()
+        spans = rec.spans()
+        assert rec.left_open() == []
     attempts = [s for s in spans if s.name == "POST /v1/messages"]
     calls = [s for s in spans if s.name != "POST /v1/messages"]
     assert len(attempts) == 2
-    assert open_spans.open == {}
 
     expected_scope = {
         ("auto", True): "com.anthropic.sdk.python",

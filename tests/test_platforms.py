@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from anthropic_otel import classify
 from anthropic_otel.testing import Simulator
-from conftest import PROMPT, SDK_VERSION, Telemetry, client_options
+from support import PROMPT, SDK_VERSION, Telemetry, client_options
 
 
 def attrs_of(span: ReadableSpan) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from conftest import Telemetry, messages
+from support import Telemetry, messages
 
 
 def _only_call(telemetry: Telemetry) -> dict[str, Any]:

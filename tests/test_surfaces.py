@@ -23,7 +23,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
 from anthropic_otel.testing import Simulator
-from conftest import MODEL, PROMPT, SDK_VERSION, Telemetry, client_options, messages
+from support import MODEL, PROMPT, SDK_VERSION, Telemetry, client_options, messages
 
 
 def attrs_of(span: ReadableSpan) -> dict[str, Any]:

@@ -5,27 +5,17 @@ way the application uses the SDK, described by what the application sees (never 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import inspect
 import logging
-import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from anthropic_otel import AnthropicInstrumentor, _log
-from anthropic_otel.testing import _server
-from conftest import API_KEY, HAS_NATIVE_TRACING, MODEL, PROMPT, SDK_VERSION, OpenSpans
+from support import API_KEY, HAS_NATIVE_TRACING, MODEL, PROMPT, SDK_VERSION, Telemetry, is_attempt
 
 __all__ = [
     "API_KEY",
@@ -44,26 +34,6 @@ __all__ = [
 
 LOGGER = "anthropic_otel"
 
-# The simulator's server keeps socketserver's listen backlog of 5: with more concurrent new connections the
-# kernel drops SYNs and the client retries the connect after 1 s (then 3 s, 7 s). These tests open dozens at once,
-# so give it a real backlog (suggested for the simulator itself in the reliability report).
-# Its handler also writes a response's headers and body in separate sends without TCP_NODELAY, so on a reused
-# keep-alive connection Nagle's algorithm holds the body until the client's delayed ACK: ~40 ms per call.
-_simulator_server = getattr(_server, "_Server", None)
-if _simulator_server is not None and getattr(_simulator_server, "request_queue_size", 0) < 1024:
-    _simulator_server.request_queue_size = 1024
-_simulator_handler = getattr(_server, "_Handler", None)
-if _simulator_handler is not None and not getattr(_simulator_handler, "_reliability_nodelay", False):
-    _setup = _simulator_handler.setup
-
-    def _setup_nodelay(self: Any) -> None:
-        _setup(self)
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    _simulator_handler.setup = _setup_nodelay
-    _simulator_handler._reliability_nodelay = True
-
 
 class WarningRecords(logging.Handler):
     """Collects the records of level WARNING and above that logger `anthropic_otel` emits."""
@@ -79,85 +49,34 @@ class WarningRecords(logging.Handler):
         return [r.getMessage() for r in self.records]
 
 
-@dataclass
-class Harness:
-    exporter: InMemorySpanExporter
-    open_spans: OpenSpans
-    reader: InMemoryMetricReader
-    tracer_provider: TracerProvider
-    meter_provider: MeterProvider
-    instrumentor: AnthropicInstrumentor
-    warnings: WarningRecords
-    extra: dict[str, Any] = field(default_factory=dict)
+class Harness(Telemetry):
+    """The recording providers, with the instrumentor that uses them and our WARNING records."""
 
-    def spans(self) -> list[ReadableSpan]:
-        return list(self.exporter.get_finished_spans())
-
-    def attempt_spans(self) -> list[ReadableSpan]:
-        return [s for s in self.spans() if is_attempt(s)]
-
-    def call_spans(self) -> list[ReadableSpan]:
-        return [s for s in self.spans() if not is_attempt(s)]
-
-    def left_open(self) -> list[str]:
-        gc.collect()
-        return sorted(self.open_spans.open.values())
-
-    def points(self, name: str | None = None) -> list[tuple[str, dict[str, Any], Any]]:
-        """(metric name, attributes, point) for every point (of metric `name`), freshly collected."""
-        data = self.reader.get_metrics_data()
-        found = []
-        for rm in data.resource_metrics if data else []:
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    if name is None or metric.name == name:
-                        found += [(metric.name, dict(p.attributes or {}), p) for p in metric.data.data_points]
-        return found
-
-    def counter(self, name: str, **match: Any) -> int:
-        want = {k.replace("__", "."): v for k, v in match.items()}
-        return sum(int(p.value) for _, attrs, p in self.points(name) if all(attrs.get(k) == v for k, v in want.items()))
-
-    def client_options(self, native: bool) -> dict[str, Any]:
-        if not HAS_NATIVE_TRACING:
-            return {}
-        return {"open_telemetry": {"tracer_provider": self.tracer_provider} if native else False}
-
-
-def is_attempt(span: ReadableSpan) -> bool:
-    scope = span.instrumentation_scope
-    return (
-        scope is not None and scope.name == "anthropic_otel" and "gen_ai.operation.name" not in (span.attributes or {})
-    )
+    def __init__(self) -> None:
+        super().__init__()
+        self.instrumentor = AnthropicInstrumentor()
+        self.warnings = WarningRecords()
 
 
 @contextmanager
 def harness(*, instrument: bool = True, **instrument_args: Any) -> Iterator[Harness]:
-    """A TracerProvider (in-memory exporter + open-span tracking), a MeterProvider (in-memory reader), our WARNING
-    records, and `AnthropicInstrumentor().instrument(...)` for the duration of the block."""
-    exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    open_spans = OpenSpans()
-    tracer_provider.add_span_processor(open_spans)
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
-    warnings = WarningRecords()
+    """A `Recording` (in-memory spans, open-span tracking, in-memory metrics), our WARNING records, and
+    `AnthropicInstrumentor().instrument(...)` for the duration of the block."""
     logger = logging.getLogger(LOGGER)
-    logger.addHandler(warnings)
-    _log.reset()
-    instrumentor = AnthropicInstrumentor()
-    if instrument:
-        instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **instrument_args)
-    try:
-        yield Harness(exporter, open_spans, reader, tracer_provider, meter_provider, instrumentor, warnings)
-    finally:
-        if instrument:
-            instrumentor.uninstrument()
-        logger.removeHandler(warnings)
+    with Harness() as h:
+        logger.addHandler(h.warnings)
         _log.reset()
-        meter_provider.shutdown()
-        tracer_provider.shutdown()
+        if instrument:
+            h.instrumentor.instrument(
+                tracer_provider=h.tracer_provider, meter_provider=h.meter_provider, **instrument_args
+            )
+        try:
+            yield h
+        finally:
+            if instrument:
+                h.instrumentor.uninstrument()
+            logger.removeHandler(h.warnings)
+            _log.reset()
 
 
 def new_client(base_url: str, h: Harness | None, *, native: bool = False, async_: bool = False, **options: Any) -> Any:

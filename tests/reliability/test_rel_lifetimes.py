@@ -1,7 +1,8 @@
 """Lifetimes: the reduced CI variant of scripts/soak.py (3,000 calls, 1,000 abandoned streams, the same checks),
 plus the SDK's own test of a dropped async stream, repeated with our instrumentation on.
 
-Full figures (100,000 calls, 10,000 streams): `python scripts/soak.py`, reported in docs/reliability.md.
+The full run is `python scripts/soak.py` (100,000 calls and 10,000 streams by default): the same checks over more
+calls, so that slower growth would show too.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in result.items() if k != "checkpoints"}
 
 
+@pytest.mark.slow
 def test_3000_calls_counted_once_with_flat_series_and_memory() -> None:
     result = soak.soak_calls(3000, "loopback")
     print(_summary(result))
@@ -44,6 +46,7 @@ def test_3000_calls_counted_once_with_flat_series_and_memory() -> None:
     assert result["series_at_end"] <= 5 * 40, "series are bounded by models x outcomes, not by calls"
 
 
+@pytest.mark.slow
 def test_1000_abandoned_streams_all_end() -> None:
     result = soak.soak_streams(1000, "loopback")
     print(_summary(result))

@@ -176,7 +176,7 @@ def _texts(h: Harness) -> list[tuple[str, str]]:
             for key, value in (link.attributes or {}).items():
                 add(f"{where} link {key}", value)
         add(f"{where} status", span.status.description or "")
-    for name, attrs, _ in h.points():
+    for name, attrs, _ in h.series():
         for key, value in attrs.items():
             add(f"metric {name} {key}", key)
             add(f"metric {name} {key}", value)
