@@ -30,7 +30,7 @@ from ._errors import (
     enum_value,
     parse_error_body,
 )
-from ._telemetry import RATELIMIT_HEADERS, Telemetry
+from ._telemetry import RATELIMIT_HEADERS_READ, Telemetry
 
 _NATIVE_SCOPE = "com.anthropic.sdk.python"
 _MAX_MODEL_LEN = 128
@@ -338,22 +338,7 @@ class Call:
 
     def record_ratelimits(self, headers: Mapping[str, str], span_attrs: dict[str, Any]) -> None:
         """Note the rate-limit headers: on the attempt span (`span_attrs`) and as the gauges' last values."""
-        gauges = self.telemetry.ratelimits
-        for header, attribute, values, key in gauges.slots(self.provider, self.model, self.server_address):
-            raw = headers.get(header)
-            if raw is None:
-                continue
-            try:
-                value = int(raw)
-            except ValueError:
-                continue
-            if value < 0:
-                continue
-            span_attrs[attribute] = value
-            if key in values:
-                values[key] = value  # replacing a value never resizes the dict a collection may be reading
-            else:
-                gauges.set(values, key, value)
+        self.telemetry.ratelimits.record(headers, self.provider, self.model, self.server_address, span_attrs)
 
     def last_response_closed(self) -> bool:
         return bool(getattr(self.last_response, "is_closed", True))
@@ -629,7 +614,7 @@ HEADERS_READ = frozenset(
         "retry-after",
         SHOULD_RETRY_HEADER,
         AMZN_ERROR_TYPE_HEADER,
-        *(header for header, _, _, _ in RATELIMIT_HEADERS),
+        *RATELIMIT_HEADERS_READ,
     )
 )
 _USAGE_ATTRIBUTES = (
