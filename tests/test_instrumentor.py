@@ -213,8 +213,9 @@ def test_reinstrumenting_with_the_same_providers_keeps_the_ratelimit_gauges_curr
                 client = anthropic.Anthropic(api_key=API_KEY, base_url=simulator.base_url, max_retries=0)
                 client.messages.create(**messages())
                 client.close()
+                # Collected while instrumented: after `uninstrument()` the gauges report nothing.
+                points = rec.points("anthropic.ratelimit.remaining")
+                remaining.append(next(int(p.value) for a, p in points if a["anthropic.ratelimit.kind"] == "requests"))
             finally:
                 instrumentor.uninstrument()
-            points = rec.points("anthropic.ratelimit.remaining")
-            remaining.append(next(int(p.value) for a, p in points if a["anthropic.ratelimit.kind"] == "requests"))
     assert remaining[0] > remaining[1] > remaining[2], remaining

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.context import Context
 from opentelemetry.trace import Span
@@ -23,9 +23,16 @@ from ._errors import (
     enum_value,
 )
 from ._record import AttemptRecord
-from ._telemetry import RATELIMIT_HEADERS, RateLimitGauges, Slots
+from ._telemetry import RATELIMIT_HEADERS_READ, RateLimitGauges
 
 _MAX_ID_LEN = 128
+
+
+class RateLimitSeries(NamedTuple):
+    """Where an attempt's rate-limit headers go: the gauges, and the (provider, model, server) of its series."""
+
+    gauges: RateLimitGauges
+    series: tuple[str, str | None, str | None]
 
 # Every response header an attempt reads (the hooks add the opt-in metric headers).
 HEADERS_READ = frozenset(
@@ -36,7 +43,7 @@ HEADERS_READ = frozenset(
         "retry-after",
         SHOULD_RETRY_HEADER,
         AMZN_ERROR_TYPE_HEADER,
-        *(header for header, _, _, _ in RATELIMIT_HEADERS),
+        *RATELIMIT_HEADERS_READ,
     )
 )
 
@@ -74,7 +81,7 @@ class Attempt:
         self.span.end(end_time=self.end_ns or None)
 
     def responded(
-        self, status: int, headers: Mapping[str, str], body: object, slots: Slots, gauges: RateLimitGauges
+        self, status: int, headers: Mapping[str, str], body: object, ratelimits: RateLimitSeries
     ) -> AttemptRecord:
         """What a response said: status, request id, retry-after, rate limits (also given to the gauges) and, for
         an error, its classification from status, headers and body."""
@@ -86,7 +93,7 @@ class Attempt:
         retry_after = _retry_after(headers)
         if retry_after is not None:
             found[cat.ANTHROPIC_RETRY_AFTER] = retry_after
-        _read_ratelimits(headers, slots, gauges, found)
+        ratelimits.gauges.record(headers, *ratelimits.series, found)
         info = classify_response(status, headers, body) if status >= 400 else None
         return AttemptRecord(info, status, self.is_retry, found)
 
@@ -94,27 +101,6 @@ class Attempt:
         """A failure before any response: connection refused or dropped, client timeout."""
         self.end_ns = time.time_ns()
         return AttemptRecord(classify_exception(exc), None, self.is_retry, {})
-
-
-def _read_ratelimits(
-    headers: Mapping[str, str], slots: Slots, gauges: RateLimitGauges, span_attrs: dict[str, Any]
-) -> None:
-    """The rate-limit headers: on the attempt span (`span_attrs`) and as the gauges' last values."""
-    for header, attribute, values, key in slots:
-        raw = headers.get(header)
-        if raw is None:
-            continue
-        try:
-            value = int(raw)
-        except ValueError:
-            continue
-        if value < 0:
-            continue
-        span_attrs[attribute] = value
-        if key in values:
-            values[key] = value  # replacing a value never resizes the dict a collection may be reading
-        else:
-            gauges.set(values, key, value)
 
 
 def read_metric_headers(

@@ -24,7 +24,7 @@ from opentelemetry.trace import Span, SpanKind
 
 from . import _catalog as cat
 from . import _emit, _sdk
-from ._attempt import Attempt, read_metric_headers
+from ._attempt import Attempt, RateLimitSeries, read_metric_headers
 from ._content import Content
 from ._errors import ErrorInfo, classify_exception, enum_value, parse_error_body
 from ._operation import operation_name, provider_name
@@ -88,6 +88,7 @@ class Call:
         base: dict[str, Any] = {cat.GEN_AI_OPERATION_NAME: self.operation, cat.GEN_AI_PROVIDER_NAME: self.provider}
         if self.model is not None:
             base[cat.GEN_AI_REQUEST_MODEL] = self.model
+        self._ratelimits = RateLimitSeries(telemetry.ratelimits, (self.provider, self.model, self.server_address))
         self.facts = _emit.CallFacts(base, self.stream, self.server_address, self.operation == cat.OPERATION_CHAT)
 
         # Content capture (opt-in).
@@ -190,8 +191,7 @@ class Call:
     ) -> None:
         """The attempt got a response: status, request id, rate limits, retry-after and, for an error, its body."""
         self._last_response = response
-        slots = self.telemetry.ratelimits.slots(self.provider, self.model, self.server_address)
-        record = attempt.responded(status, headers, body, slots, self.telemetry.ratelimits)
+        record = attempt.responded(status, headers, body, self._ratelimits)
         if self._metric_headers:
             read_metric_headers(headers, self._metric_headers, self.extra_attrs)
         self._attempt_done(attempt, record)

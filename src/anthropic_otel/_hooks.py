@@ -36,7 +36,9 @@ _NEEDS_READ = object()
 
 class Hooks:
     """The wrappers, bound to one `Telemetry` and `Config`. `enabled = False` turns them into pass-throughs
-    (for an `uninstrument()` that cannot unwrap because something else wrapped on top of us)."""
+    (for an `uninstrument()` that cannot unwrap because something else wrapped on top of us): they start no call,
+    and the attempt, retry-delay and stream-event hooks act only on a call these hooks started, never on one of
+    the hooks of a later `instrument()` wrapped around them."""
 
     def __init__(self, telemetry: Telemetry, config: Config) -> None:
         self.telemetry = telemetry
@@ -115,7 +117,7 @@ class Hooks:
     # --- one HTTP attempt -------------------------------------------------------------------------------
 
     def attempt_sync(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        started = _start_attempt(kwargs)
+        started = _start_attempt(kwargs, self.telemetry)
         if started is None:
             return wrapped(*args, **kwargs)
         call, attempt, token = started
@@ -143,7 +145,7 @@ class Hooks:
         return result
 
     async def attempt_async(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        started = _start_attempt(kwargs)
+        started = _start_attempt(kwargs, self.telemetry)
         if started is None:
             return await wrapped(*args, **kwargs)
         call, attempt, token = started
@@ -173,7 +175,7 @@ class Hooks:
     def retry_timeout(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         value = wrapped(*args, **kwargs)
         call = _current_call.get()
-        if call is not None:
+        if call is not None and call.telemetry is self.telemetry:
             try:
                 call.retry_delay(float(value))
             except Exception:
@@ -192,12 +194,16 @@ class Hooks:
     def events_sync(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         events = wrapped(*args, **kwargs)
         call = _streams.call_of(getattr(instance, "response", None))
-        return events if call is None else _streams.observed_events(events, call)
+        if call is None or call.telemetry is not self.telemetry:
+            return events
+        return _streams.observed_events(events, call)
 
     def events_async(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         events = wrapped(*args, **kwargs)
         call = _streams.call_of(getattr(instance, "response", None))
-        return events if call is None else _streams.observed_events_async(events, call)
+        if call is None or call.telemetry is not self.telemetry:
+            return events
+        return _streams.observed_events_async(events, call)
 
 
 def _failed(call: Call, exc: BaseException) -> None:
@@ -232,9 +238,9 @@ def _returned(call: Call, result: Any) -> None:
         call.forget_response()
 
 
-def _start_attempt(kwargs: Mapping[str, Any]) -> tuple[Call, Any, Token[Context]] | None:
+def _start_attempt(kwargs: Mapping[str, Any], telemetry: Telemetry) -> tuple[Call, Any, Token[Context]] | None:
     call = _current_call.get()
-    if call is None:
+    if call is None or call.telemetry is not telemetry:  # a call of other hooks: see `Hooks`
         return None
     try:
         attempt = call.start_attempt(_sdk.retries_taken(kwargs))

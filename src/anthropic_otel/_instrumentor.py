@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import threading
 from collections.abc import Collection
 from typing import Any
 
@@ -21,6 +23,24 @@ HOOK_POINTS = _sdk.HOOK_POINTS
 OPTIONAL_HOOK_POINTS = _sdk.OPTIONAL_HOOK_POINTS
 
 
+# Serialises `instrument()` and `uninstrument()` of every instance: applications set up lazily from request
+# handlers, and `BaseInstrumentor` checks and sets its "instrumented" flag without a lock, around our
+# `_instrument`/`_uninstrument`, which read and replace what is placed on the SDK. Re-entrant, for an
+# `instrument()` reached again from inside one (an import hook, a logging handler).
+_lock = threading.RLock()
+
+
+def _after_fork_in_child() -> None:
+    """A fork while another thread was inside `instrument()`/`uninstrument()` copies the lock held by a thread
+    the child does not have: the child gets a free one."""
+    global _lock
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Instruments the `anthropic` SDK: a call span (or the SDK's own), a span per HTTP attempt, and metrics.
 
@@ -34,9 +54,22 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def instrumentation_dependencies(self) -> Collection[str]:
         return _INSTRUMENTS
 
+    def instrument(self, **kwargs: Any) -> Any:
+        """`BaseInstrumentor.instrument`, safe from any thread at any time (one of them places the hooks)."""
+        with _lock:
+            return super().instrument(**kwargs)
+
+    def uninstrument(self, **kwargs: Any) -> Any:
+        """`BaseInstrumentor.uninstrument`, safe from any thread at any time."""
+        with _lock:
+            return super().uninstrument(**kwargs)
+
     def _instrument(self, **kwargs: Any) -> None:
         # Invalid arguments are the developer's bug: raise before touching anything.
         config = _config.from_arguments(kwargs)
+        # Hooks still placed (an earlier `instrument()` that a fork interrupted in this process's parent): take
+        # them off first, so nothing is wrapped twice and nothing placed is forgotten.
+        self._remove_hooks()
         try:
             telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
             hooks = Hooks(telemetry, config)
@@ -44,11 +77,11 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             logger.warning("anthropic-otel: could not set up telemetry; instrumentation is off", exc_info=True)
             return
         self._hooks = hooks
-        self._placed = []
         if telemetry.is_noop:
             # Explicitly no-op providers: nothing would be recorded, so cost the application nothing.
             logger.info("anthropic-otel: no-op tracer and meter providers; no hooks placed")
             return
+        telemetry.ratelimits.start()
         for point in HOOK_POINTS:
             self._place(point.module, point.owner, point.name, getattr(hooks, point.hook))
         if config.call_span == "own":  # the only mode that needs to keep the SDK from starting its call span
@@ -65,11 +98,14 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                     logger.debug("anthropic-otel: %s.%s absent on this anthropic version", module_name, method)
                     return
                 raise AttributeError(f"{class_name}.{method} not found")
-            if isinstance(current, wrapt.ObjectProxy) and getattr(current, "_self_anthropic_otel", False):
-                return  # already ours (a second instrumentor instance in the same process)
-            wrapt.wrap_function_wrapper(owner, method, hook)
-            wrapper = owner.__dict__[method]
-            wrapper._self_anthropic_otel = True
+            placed_by = getattr(current, "_self_anthropic_otel", None)
+            if isinstance(current, wrapt.ObjectProxy) and isinstance(placed_by, Hooks) and placed_by.enabled:
+                return  # already ours and live (a second instrumentor instance in the same process)
+            # Marked as ours before anyone can see it. Every hook point is a plain function in the class's (or
+            # module's) `__dict__`, so no descriptor needs resolving.
+            wrapper: Any = wrapt.FunctionWrapper(current, hook)
+            wrapper._self_anthropic_otel = hook.__self__  # the `Hooks` it belongs to
+            setattr(owner, method, wrapper)
             self._placed.append((owner, method, wrapper))
         except Exception:
             logger.warning(
@@ -81,10 +117,16 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             )
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        if self._hooks is not None:
+        self._remove_hooks()
+
+    def _remove_hooks(self) -> None:
+        hooks = self._hooks
+        if hooks is not None:
             # Wrappers that something else wrapped on top of stay in place as pass-throughs.
-            self._hooks.enabled = False
-        for owner, method, wrapper in getattr(self, "_placed", []):
+            hooks.enabled = False
+            # The rate-limit gauges stop reporting: the last values would otherwise stay on the dashboards.
+            hooks.telemetry.ratelimits.stop()
+        for owner, method, wrapper in getattr(self, "_placed", ()):
             try:
                 if owner.__dict__.get(method) is wrapper:
                     setattr(owner, method, wrapper.__wrapped__)

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 logger = logging.getLogger("anthropic_otel")
 
 _seen: set[str] = set()
 _lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A fork while another thread was logging copies `_lock` held by a thread the child does not have."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def internal_error(kind: str) -> None:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import threading
+import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -45,48 +50,173 @@ RATELIMIT_HEADERS = tuple(
     for header, kind in cat.RATELIMIT_KINDS.items()
     for which in ("remaining", "limit")
 )
-# Per rate-limit header of one (provider, model, server address): (header, span attribute, the dict of last values
-# it goes to, its series key there).
-Slots = tuple[tuple[str, str, "dict[SeriesKey, int]", SeriesKey], ...]
+# The `anthropic-ratelimit-*-reset` header of each kind: when its window is full again (RFC 3339).
+RATELIMIT_RESET_HEADERS = {kind: f"anthropic-ratelimit-{header}-reset" for header, kind in cat.RATELIMIT_KINDS.items()}
+# Every rate-limit header `RateLimitGauges.record` reads.
+RATELIMIT_HEADERS_READ = (*(header for header, _, _, _ in RATELIMIT_HEADERS), *RATELIMIT_RESET_HEADERS.values())
+# Per rate-limit kind of one (provider, model, server address): its series key, its reset header, and per value
+# header of the kind (remaining, limit): (header, span attribute, the dict of last values it goes to).
+Slots = tuple[tuple[SeriesKey, str, tuple[tuple[str, str, "dict[SeriesKey, int]"], ...]], ...]
 _MAX_CACHED_SLOTS = 1024
+
+# How long a series without a usable `-reset` header (a gateway that strips it, an unparsable value) is reported
+# after its last response. Anthropic's limits are per minute and refill continuously: a value older than that
+# says nothing about now. Five minutes leaves room for a collection interval of a minute or more, and matches
+# Prometheus's default look-back, so a gap in traffic shorter than that does not break a series.
+STALE_AFTER_S = 300.0
+
+_now = time.time  # the clock the expiry is read with (a module attribute, so tests can move it)
 
 
 class RateLimitGauges:
-    """The last `anthropic-ratelimit-*` values seen, per series (models times kinds: a bounded set)."""
+    """The last `anthropic-ratelimit-*` values seen, per series (models times kinds: a bounded set).
+
+    A series is reported only while it means something:
+    - only while instrumented: `stop()` (from `uninstrument()`) forgets every value, `start()` reports again;
+    - only until its window's `anthropic-ratelimit-<kind>-reset` time (by this process's clock) has passed
+      without a new response: by then the window is full again and the last `remaining` is wrong; the `limit`
+      series of the kind goes with it, so the two always describe the same window;
+    - without a usable reset header, only for `STALE_AFTER_S` after the last response.
+
+    Cheap on the hot path: a response stores its values and the raw reset string, plus the number of the
+    collection it arrived before (no clock, no parsing). Collections (once a minute or so) parse a reset string
+    only when it changed and take the time a series was found updated as its last-seen time, which errs late by
+    at most one collection interval.
+    """
 
     def __init__(self) -> None:
         self.remaining: dict[SeriesKey, int] = {}
         self.limit: dict[SeriesKey, int] = {}
+        self.active = False
         self._attributes: dict[SeriesKey, dict[str, str]] = {}
         self._slots: dict[tuple[str, str | None, str | None], Slots] = {}
+        # Written per response: the raw reset header of the series' last response, and the collection
+        # generation it arrived in.
+        self._reset: dict[SeriesKey, str | None] = {}
+        self._updated_in: dict[SeriesKey, int] = {}
+        self._generation = 0
+        # Read and written by collections only, under `_lock`.
+        self._parsed: dict[SeriesKey, tuple[str, float | None]] = {}
+        self._seen_at: dict[SeriesKey, float] = {}
         self._lock = threading.Lock()
+        _all_gauges.add(self)
 
     def slots(self, provider: str, model: str | None, server: str | None) -> Slots:
         """Where each rate-limit header of a response for this provider, model and server goes; built once."""
         found = self._slots.get((provider, model, server))
         if found is None:
             found = tuple(
-                (header, attribute, self.remaining if remaining else self.limit, (provider, model, server, kind))
-                for header, kind, remaining, attribute in RATELIMIT_HEADERS
+                (
+                    (provider, model, server, kind),
+                    RATELIMIT_RESET_HEADERS[kind],
+                    tuple(
+                        (header, attribute, self.remaining if remaining else self.limit)
+                        for header, header_kind, remaining, attribute in RATELIMIT_HEADERS
+                        if header_kind == kind
+                    ),
+                )
+                for kind in RATELIMIT_RESET_HEADERS
             )
             if len(self._slots) < _MAX_CACHED_SLOTS:  # models are the caller's strings: do not grow without bound
                 self._slots[(provider, model, server)] = found
         return found
 
-    def set(self, values: dict[SeriesKey, int], key: SeriesKey, value: int) -> None:
-        if key in values:
-            values[key] = value  # replacing a value never resizes the dict a collection may be reading
-            return
+    def record(
+        self,
+        headers: Mapping[str, str],
+        provider: str,
+        model: str | None,
+        server: str | None,
+        span_attrs: dict[str, Any],
+    ) -> None:
+        """Note the rate-limit headers of one response: on its attempt span (`span_attrs`) and as the last
+        values of their series."""
+        generation = self._generation
+        resets, updated_in = self._reset, self._updated_in
+        for key, reset_header, fields in self.slots(provider, model, server):
+            fresh = False
+            for header, attribute, values in fields:
+                raw = headers.get(header)
+                if raw is None:
+                    continue
+                try:
+                    value = int(raw)
+                except ValueError:
+                    continue
+                if value < 0:
+                    continue
+                span_attrs[attribute] = value
+                if key in values:
+                    if not fresh:  # the series' freshness first: a collection that sees the new value sees it new
+                        resets[key] = headers.get(reset_header)
+                        updated_in[key] = generation
+                        fresh = True
+                    values[key] = value  # replacing a value never resizes the dict a collection may be reading
+                else:
+                    self.set(values, key, value, headers.get(reset_header))
+
+    def set(self, values: dict[SeriesKey, int], key: SeriesKey, value: int, reset: str | None = None) -> None:
+        """Set the last value of one series; `reset` is the raw `anthropic-ratelimit-<kind>-reset` header that
+        came with it, if any."""
         with self._lock:
+            self._reset[key] = reset
+            self._updated_in[key] = self._generation
             values[key] = value
+
+    def start(self) -> None:
+        """Report the series (from `instrument()`)."""
+        self.active = True
+
+    def stop(self) -> None:
+        """Stop reporting and forget every value (from `uninstrument()`): a later `instrument()` with the same
+        meter provider starts from nothing instead of reporting values from before."""
+        with self._lock:
+            self.active = False
+            self._forget()
+
+    def _forget(self) -> None:
+        # In place: the slots and the registered callbacks hold these very dicts.
+        for known in (self.remaining, self.limit, self._reset, self._updated_in, self._parsed, self._seen_at):
+            known.clear()
 
     def callback(self, which: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
+            now = _now()
             with self._lock:
+                if not self.active:
+                    return []
+                current = self._current(now)
                 items = list((self.remaining if which == "remaining" else self.limit).items())
-            return [Observation(value, self._attributes_of(key)) for key, value in items]
+            return [Observation(value, self._attributes_of(key)) for key, value in items if key in current]
 
         return observe
+
+    def _current(self, now: float) -> frozenset[SeriesKey]:
+        """The series whose last value still holds at `now`. Called under `_lock` by each collection."""
+        generation = self._generation
+        self._generation = generation + 1  # responses from now on belong to the next collection
+        current: list[SeriesKey] = []
+        for key, updated_in in list(self._updated_in.items()):
+            if updated_in == generation or key not in self._seen_at:
+                self._seen_at[key] = now  # updated since the previous collection
+            raw = self._reset.get(key)
+            expires: float | None = None
+            if raw is not None:
+                parsed = self._parsed.get(key)
+                if parsed is None or parsed[0] != raw:
+                    parsed = self._parsed[key] = (raw, parse_reset(raw))
+                expires = parsed[1]
+            if expires is None:
+                expires = self._seen_at[key] + STALE_AFTER_S
+            if now < expires:
+                current.append(key)
+        return frozenset(current)
+
+    def _after_fork_in_child(self) -> None:
+        """The child gets a free lock, and reports only what it sees itself: its parent's values would be
+        exported a second time, under the same attributes, and never updated."""
+        self._lock = threading.Lock()
+        self._forget()
 
     def _attributes_of(self, key: SeriesKey) -> dict[str, str]:
         attributes = self._attributes.get(key)
@@ -101,8 +231,45 @@ class RateLimitGauges:
         return attributes
 
 
+_FRACTION = re.compile(r"(\.\d+)")
+
+
+def parse_reset(raw: str) -> float | None:
+    """An `anthropic-ratelimit-*-reset` value (RFC 3339, e.g. `2025-01-01T00:01:00Z`) as a Unix time; `None`
+    when it does not parse. A value without an offset is taken as UTC."""
+    text = raw.strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        # Python 3.10 accepts only 3 or 6 fractional digits: a second's fraction does not matter here.
+        try:
+            parsed = datetime.fromisoformat(_FRACTION.sub("", text, count=1))
+        except ValueError:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+# Every `RateLimitGauges` alive, for the fork handler.
+_all_gauges: weakref.WeakSet[RateLimitGauges] = weakref.WeakSet()
 _gauges_by_meter: weakref.WeakKeyDictionary[metrics.Meter, RateLimitGauges] = weakref.WeakKeyDictionary()
 _gauges_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A fork while another thread held one of our locks copies it held by a thread the child does not have:
+    give the child free ones (and its own, empty, rate-limit series)."""
+    global _gauges_lock
+    _gauges_lock = threading.Lock()
+    for gauges in list(_all_gauges):
+        gauges._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _ratelimit_gauges(meter: metrics.Meter) -> RateLimitGauges:
