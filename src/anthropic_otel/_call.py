@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -30,6 +29,11 @@ from ._errors import ErrorInfo, classify_exception, enum_value, parse_error_body
 from ._operation import operation_name, provider_name
 from ._record import USAGE_FIELDS, AttemptRecord, CallRecord
 from ._telemetry import Telemetry
+
+try:  # where opentelemetry-instrumentation's httpx instrumentation looks for "suppress HTTP spans"
+    from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY as SUPPRESS_HTTP_KEY
+except ImportError:  # pragma: no cover - very old opentelemetry-api
+    SUPPRESS_HTTP_KEY = otel_context.create_key("suppress_http_instrumentation")
 
 _MAX_MODEL_LEN = 128
 _MAX_ID_LEN = 128
@@ -58,6 +62,38 @@ def _short_str(value: object, limit: int) -> str | None:
 class Call:
     """One SDK call, from `request()` to the end of its response body."""
 
+    # Defaults as class attributes: a call sets only what differs, and most calls (not streamed, one attempt) never
+    # touch most of these. Mutable state is always created per instance.
+    span: Span | None = None
+    span_ctx: Context | None = None
+    native = False
+    parent_span: Span | None = None
+    attempts = 0
+    _failed_attempts = 0
+    last: Attempt | None = None
+    _pending: Attempt | None = None  # a failed attempt whose span waits for the backoff that follows
+    # The last response, while the call runs: a raw response's body is read from it when the call returns.
+    _last_response: Any = None
+    # The request id of the response the call returned (a fanning-out middleware may return another than the last).
+    _returned_request_id: str | None = None
+    # What the response body told us (streamed or not).
+    _response_id: str | None = None
+    _response_model: str | None = None
+    stop_reason: str | None = None
+    first_chunk_ns = 0
+    _sse_seen = False
+    # A weak reference to the generator that observes this call's server-sent events (a strong one would make a
+    # cycle through its frame): while it runs, the end of the body is its to report.
+    events_observer: Callable[[], Any] | None = None
+    events_thread = 0  # the thread that reads them
+    _stream_complete = False
+    _stream_error: ErrorInfo | None = None
+    body_pending = False  # a body the application reads after the call returned: its end ends the call
+    _json_chunks: list[bytes] | None = None
+    _json_len = 0
+    _content: Content | None = None  # content capture (opt-in)
+    _attempt_parent: Context | None = None  # the context attempts run in
+
     def __init__(
         self,
         telemetry: Telemetry,
@@ -73,63 +109,33 @@ class Call:
         self.telemetry = telemetry
         self.start_ns = time.time_ns()
         self._t0 = time.perf_counter()
-        self.parent_ctx = otel_context.get_current()
-        self.parent_span = trace.get_current_span(self.parent_ctx)
-        request = _sdk.request_facts(options)
-        self.path = request.path
-        self.method = request.method
-        self.operation = operation_name(self.method, self.path)
-        self.provider = provider_name(client)
-        body = request.body
-        self.model = _short_str(body.get("model"), _MAX_MODEL_LEN)
+        self._unfinished = True  # popped (atomically) by whoever finishes the call first
+        self.parent_ctx = parent_ctx = otel_context.get_current()
+        self._expect_native = not own_span
+        if not own_span:
+            self.parent_span = trace.get_current_span(parent_ctx)
+        self._may_start_own = may_start_own
+        method, path, body = _sdk.request_facts(options)
+        self.path = path
+        self.method = method
+        self.operation = operation = operation_name(method, path)
+        self.provider = provider = provider_name(client)
+        model = body.get("model")
+        self.model = model = model[:_MAX_MODEL_LEN] if isinstance(model, str) and model else None
         self.max_tokens = _int(body.get("max_tokens"))
-        self.stream = bool(stream) or body.get("stream") is True
+        self.stream = stream = stream or body.get("stream") is True
         self.server_address, self.server_port = _sdk.server_of(client)
-        base: dict[str, Any] = {cat.GEN_AI_OPERATION_NAME: self.operation, cat.GEN_AI_PROVIDER_NAME: self.provider}
-        if self.model is not None:
-            base[cat.GEN_AI_REQUEST_MODEL] = self.model
-        self._ratelimits = RateLimitSeries(telemetry.ratelimits, (self.provider, self.model, self.server_address))
-        self.facts = _emit.CallFacts(base, self.stream, self.server_address, self.operation == cat.OPERATION_CHAT)
-
-        # Content capture (opt-in).
+        base: dict[str, Any] = {cat.GEN_AI_OPERATION_NAME: operation, cat.GEN_AI_PROVIDER_NAME: provider}
+        if model is not None:
+            base[cat.GEN_AI_REQUEST_MODEL] = model
+        self._ratelimits = RateLimitSeries(telemetry.ratelimits, (provider, model, self.server_address))
+        self.facts = _emit.CallFacts(base, stream, self.server_address, operation == cat.OPERATION_CHAT)
         self.capture_limit = capture_limit
-        self._content = Content(body, capture_limit) if capture_limit else None
+        if capture_limit:
+            self._content = Content(body, capture_limit)
         self._metric_headers = metric_headers
         self.extra_attrs: dict[str, str] = {}  # the opt-in metric attributes, from the response headers
-
-        self.span: Span | None = None
-        self.span_ctx: Context | None = None
-        self.native = False
-        self._expect_native = not own_span
-        self._may_start_own = may_start_own
-        self.attempts = 0
-        self._failed_attempts = 0
-        self.last: Attempt | None = None
-        self._pending: Attempt | None = None  # a failed attempt whose span waits for the backoff that follows
-        # The last response, while the call runs: a raw response's body is read from it when the call returns.
-        self._last_response: Any = None
-        # The request id of the response the call returned (a fanning-out middleware may return another than the last).
-        self._returned_request_id: str | None = None
-
-        # What the response body told us (streamed or not).
-        self._response_id: str | None = None
-        self._response_model: str | None = None
-        self.stop_reason: str | None = None
         self._usage: dict[str, int] = {}
-        self.first_chunk_ns = 0
-        self._sse_seen = False
-        # A weak reference to the generator that observes this call's server-sent events (a strong one would make a
-        # cycle through its frame): while it runs, the end of the body is its to report.
-        self.events_observer: Callable[[], Any] | None = None
-        self.events_thread = 0  # the thread that reads them
-        self._stream_complete = False
-        self._stream_error: ErrorInfo | None = None
-        self.body_pending = False  # a body the application reads after the call returned: its end ends the call
-        self._json_chunks: list[bytes] | None = None
-        self._json_len = 0
-        self._finished = False
-        self._lock = threading.Lock()
-
         if own_span:
             self._start_own_span()
 
@@ -183,8 +189,12 @@ class Call:
             attrs[cat.SERVER_PORT] = self.server_port
         if retries_taken > 0:
             attrs[cat.HTTP_REQUEST_RESEND_COUNT] = retries_taken
-        span = self.telemetry.tracer.start_span(f"{self.method} {self.path}", self.span_ctx, SpanKind.CLIENT, attrs)
-        return Attempt(span, trace.set_span_in_context(span, self.span_ctx), retries_taken)
+        parent = self._attempt_parent
+        if parent is None:
+            # The call's context, with httpx instrumentation told not to add a second span per attempt.
+            parent = self._attempt_parent = otel_context.set_value(SUPPRESS_HTTP_KEY, True, self.span_ctx)
+        span = self.telemetry.tracer.start_span(f"{self.method} {self.path}", parent, SpanKind.CLIENT, attrs)
+        return Attempt(span, trace.set_span_in_context(span, parent), retries_taken)
 
     def attempt_responded(
         self, attempt: Attempt, status: int, headers: Mapping[str, str], body: object, response: object
@@ -375,11 +385,15 @@ class Call:
         request_id = last.request_id if last is not None else None
         _emit.native_span_update(span, self._outcome(info), request_id, info, self._partial() and info is not None)
 
+    def _claim_end(self) -> bool:
+        """True for the first caller only: the body's end, a close from another thread and the return of the call
+        may race. `dict.pop` is one atomic operation (no lock to allocate per call, none to re-create after fork)."""
+        return bool(self.__dict__.pop("_unfinished", False))
+
     def abandon(self) -> None:
         """After a failure of ours: end whatever span of this call is still open (the SDK ends its native one).
         Never raises; records nothing more."""
-        with self._lock:
-            self._finished = True
+        self._claim_end()
         pending, self._pending = self._pending, None
         for span in (pending.span if pending is not None else None, None if self.native else self.span):
             if span is not None:
@@ -389,10 +403,8 @@ class Call:
 
     def finish(self, error: BaseException | None = None, how: str = "returned") -> None:
         """End the call exactly once. `how`: returned, read, closed, dropped or failed (for streamed bodies)."""
-        with self._lock:
-            if self._finished:
-                return
-            self._finished = True
+        if not self._claim_end():
+            return
         record = self._record(error, how, time.perf_counter() - self._t0)
         span = self.span
         if span is None:
@@ -431,25 +443,25 @@ class Call:
             status = last.status
         usage = self._usage
         stop_reason = self.stop_reason
-        return CallRecord(
-            status=status,
-            resend_count=self.attempts - 1 if self.attempts > 1 else None,
-            request_id=self._returned_request_id or (last.request_id if last is not None else None),
-            response_id=self._response_id,
-            response_model=self._response_model,
-            stop_reason=stop_reason,
-            finish_reasons=(stop_reason,) if stop_reason is not None else None,
-            input_tokens=usage.get("input_tokens"),
-            output_tokens=usage.get("output_tokens"),
-            cache_read_input_tokens=usage.get("cache_read_input_tokens"),
-            cache_creation_input_tokens=usage.get("cache_creation_input_tokens"),
-            time_to_first_chunk=(self.first_chunk_ns - self.start_ns) / 1e9 if self.first_chunk_ns else None,
-            error_type=info.error_type if info is not None else None,
-            error_code=info.error_code if info is not None else None,
-            outcome=self._outcome(info),
-            partial=self._partial(),
-            raised=raised or info is not None,
-            duration=duration,
+        return CallRecord(  # positional, in field order: the cheapest way to build it
+            status,
+            self.attempts - 1 if self.attempts > 1 else None,  # resend_count
+            self._returned_request_id or (last.request_id if last is not None else None),
+            self._response_id,
+            self._response_model,
+            stop_reason,
+            (stop_reason,) if stop_reason is not None else None,  # finish_reasons
+            usage.get("input_tokens"),
+            usage.get("output_tokens"),
+            usage.get("cache_read_input_tokens"),
+            usage.get("cache_creation_input_tokens"),
+            (self.first_chunk_ns - self.start_ns) / 1e9 if self.first_chunk_ns else None,  # time_to_first_chunk
+            info.error_type if info is not None else None,
+            info.error_code if info is not None else None,
+            self._outcome(info),
+            self._partial(),
+            raised or info is not None,
+            duration,
         )
 
     def _error_info(self, error: BaseException) -> ErrorInfo:

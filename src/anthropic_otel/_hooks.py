@@ -24,11 +24,6 @@ from ._errors import MAX_ERROR_BODY
 from ._log import internal_error
 from ._telemetry import Telemetry
 
-try:  # where opentelemetry-instrumentation's httpx instrumentation looks for "suppress HTTP spans"
-    from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY as _SUPPRESS_HTTP
-except ImportError:  # pragma: no cover - very old opentelemetry-api
-    _SUPPRESS_HTTP = otel_context.create_key("suppress_http_instrumentation")
-
 _current_call: ContextVar[Call | None] = ContextVar("anthropic_otel_call", default=None)
 
 _NEEDS_READ = object()
@@ -44,6 +39,8 @@ class Hooks:
         self.telemetry = telemetry
         self.config = config
         self.enabled = True
+        self._mode = config.call_span
+        self._capture_limit = config.max_content_bytes if config.capture_content else 0
         self.metric_headers = tuple((name, OPTIONAL_METRIC_ATTRIBUTES[name]) for name in config.metric_attributes)
         self.headers_read = frozenset(
             name.encode("ascii") for name in (*HEADERS_READ, *(header for _, header in self.metric_headers))
@@ -56,14 +53,8 @@ class Hooks:
             return None
         try:
             options, stream = _sdk.request_arguments(args, kwargs)
-            mode = self.config.call_span
-            if mode == "own":
-                own = True
-            elif mode == "native-only":
-                own = False
-            else:
-                own = not _sdk.native_tracing_on(client)
-            config = self.config
+            mode = self._mode
+            own = mode == "own" or (mode == "auto" and not _sdk.native_tracing_on(client))
             return Call(
                 self.telemetry,
                 client,
@@ -71,7 +62,7 @@ class Hooks:
                 stream,
                 own_span=own,
                 may_start_own=mode != "native-only",
-                capture_limit=config.max_content_bytes if config.capture_content else 0,
+                capture_limit=self._capture_limit,
                 metric_headers=self.metric_headers,
             )
         except Exception:
@@ -244,8 +235,7 @@ def _start_attempt(kwargs: Mapping[str, Any], telemetry: Telemetry) -> tuple[Cal
         return None
     try:
         attempt = call.start_attempt(_sdk.retries_taken(kwargs))
-        # Inside the attempt span, and with httpx instrumentation told not to add a second span per attempt.
-        token = otel_context.attach(otel_context.set_value(_SUPPRESS_HTTP, True, attempt.ctx))
+        token = otel_context.attach(attempt.ctx)  # inside the attempt span (its context suppresses httpx spans)
         return call, attempt, token
     except Exception:
         internal_error("starting an attempt")

@@ -169,11 +169,22 @@ def request_facts(options: object) -> RequestFacts:
 
 
 def server_of(client: object) -> tuple[str | None, int | None]:
-    """`(host, port)` the client sends to, from its `base_url`."""
+    """`(host, port)` the client sends to, from its `base_url` (parsed once per URL object: httpx computes both
+    on every access)."""
     base_url = getattr(client, "base_url", None)
+    cached = _servers.get(id(base_url))
+    if cached is not None and cached[0] is base_url:
+        return cached[1]
     host = getattr(base_url, "host", None)
     port = getattr(base_url, "port", None)
-    return (host[:256] if isinstance(host, str) and host else None), (port if isinstance(port, int) else None)
+    found = (host[:256] if isinstance(host, str) and host else None), (port if isinstance(port, int) else None)
+    if len(_servers) >= 64:  # clients are few; a process that makes many keeps only the newest
+        _servers.clear()
+    _servers[id(base_url)] = (base_url, found)  # the URL is kept, so its id cannot be reused while cached
+    return found
+
+
+_servers: dict[int, tuple[object, tuple[str | None, int | None]]] = {}
 
 
 def native_tracing_on(client: object) -> bool:
