@@ -232,20 +232,15 @@ def attempt_response(result: object) -> HttpResponse:
 
 
 def raw_headers(response: HttpResponse, names: frozenset[bytes]) -> dict[str, str]:
-    """The response headers among `names`, by lower-case name, in one pass over the raw bytes: httpx would first
-    decode every header of the response twice (to choose an encoding) to give us any of them. Values are ASCII in
-    practice; Latin-1 never fails on the rest."""
+    """The response headers among `names`, by lower-case name. Read from the list httpx (and httpx2) keep of
+    `(raw name, lower-case name, value)` byte strings: `headers.raw` would build a list, and `headers.items()`
+    would first decode every header twice (to choose an encoding). Values are ASCII in practice; Latin-1 never
+    fails on the rest."""
     headers = response.headers
     try:
-        raw = headers.raw
-    except Exception:
-        return dict(headers.items())
-    found: dict[str, str] = {}
-    for key, value in raw:
-        key = key.lower()
-        if key in names:
-            found[key.decode("ascii")] = value.decode("latin-1")
-    return found
+        return {key.decode("ascii"): value.decode("latin-1") for _, key, value in headers._list if key in names}
+    except (AttributeError, TypeError, ValueError):  # another Headers implementation
+        return {key.lower(): value for key, value in headers.items() if key.lower().encode("latin-1") in names}
 
 
 def body_read(response: HttpResponse) -> bool:

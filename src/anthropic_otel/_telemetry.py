@@ -54,9 +54,9 @@ RATELIMIT_HEADERS = tuple(
 RATELIMIT_RESET_HEADERS = {kind: f"anthropic-ratelimit-{header}-reset" for header, kind in cat.RATELIMIT_KINDS.items()}
 # Every rate-limit header `RateLimitGauges.record` reads.
 RATELIMIT_HEADERS_READ = (*(header for header, _, _, _ in RATELIMIT_HEADERS), *RATELIMIT_RESET_HEADERS.values())
-# Per rate-limit kind of one (provider, model, server address): its series key, its reset header, and per value
-# header of the kind (remaining, limit): (header, span attribute, the dict of last values it goes to).
-Slots = tuple[tuple[SeriesKey, str, tuple[tuple[str, str, "dict[SeriesKey, int]"], ...]], ...]
+# Per rate-limit value header of one (provider, model, server address): (header, span attribute, the dict of last
+# values it goes to, its series key, the kind's reset header, whether it is the kind's `remaining`).
+Slots = tuple[tuple[str, str, "dict[SeriesKey, int]", SeriesKey, str, bool], ...]
 _MAX_CACHED_SLOTS = 1024
 
 # How long a series without a usable `-reset` header (a gateway that strips it, an unparsable value) is reported
@@ -107,15 +107,14 @@ class RateLimitGauges:
         if found is None:
             found = tuple(
                 (
+                    header,
+                    attribute,
+                    self.remaining if remaining else self.limit,
                     (provider, model, server, kind),
                     RATELIMIT_RESET_HEADERS[kind],
-                    tuple(
-                        (header, attribute, self.remaining if remaining else self.limit)
-                        for header, header_kind, remaining, attribute in RATELIMIT_HEADERS
-                        if header_kind == kind
-                    ),
+                    remaining,
                 )
-                for kind in RATELIMIT_RESET_HEADERS
+                for header, kind, remaining, attribute in RATELIMIT_HEADERS
             )
             if len(self._slots) < _MAX_CACHED_SLOTS:  # models are the caller's strings: do not grow without bound
                 self._slots[(provider, model, server)] = found
@@ -130,30 +129,26 @@ class RateLimitGauges:
         span_attrs: dict[str, Any],
     ) -> None:
         """Note the rate-limit headers of one response: on its attempt span (`span_attrs`) and as the last
-        values of their series."""
-        generation = self._generation
-        resets, updated_in = self._reset, self._updated_in
-        for key, reset_header, fields in self.slots(provider, model, server):
-            fresh = False
-            for header, attribute, values in fields:
-                raw = headers.get(header)
-                if raw is None:
-                    continue
-                try:
-                    value = int(raw)
-                except ValueError:
-                    continue
-                if value < 0:
-                    continue
-                span_attrs[attribute] = value
-                if key in values:
-                    if not fresh:  # the series' freshness first: a collection that sees the new value sees it new
-                        resets[key] = headers.get(reset_header)
-                        updated_in[key] = generation
-                        fresh = True
-                    values[key] = value  # replacing a value never resizes the dict a collection may be reading
-                else:
-                    self.set(values, key, value, headers.get(reset_header))
+        values of their series. One flat loop over the value headers: this runs for every attempt."""
+        get = headers.get
+        for header, attribute, values, key, reset_header, remaining in self.slots(provider, model, server):
+            raw = get(header)
+            if raw is None:
+                continue
+            try:
+                value = int(raw)
+            except ValueError:
+                continue
+            if value < 0:
+                continue
+            span_attrs[attribute] = value
+            if key in values:
+                if remaining:  # the kind's freshness, once per response (its limit series goes with it)
+                    self._reset[key] = get(reset_header)
+                    self._updated_in[key] = self._generation
+                values[key] = value  # replacing a value never resizes the dict a collection may be reading
+            else:
+                self.set(values, key, value, get(reset_header))
 
     def set(self, values: dict[SeriesKey, int], key: SeriesKey, value: int, reset: str | None = None) -> None:
         """Set the last value of one series; `reset` is the raw `anthropic-ratelimit-<kind>-reset` header that

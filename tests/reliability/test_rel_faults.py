@@ -74,7 +74,7 @@ FAULTS: dict[str, Callable[[pytest.MonkeyPatch, Harness], None]] = {
     "Call.sse_event": lambda mp, h: mp.setattr(_call.Call, "sse_event", _boom),
     "Call.read_message": lambda mp, h: mp.setattr(_call.Call, "read_message", _boom),
     "Attempt.responded": lambda mp, h: mp.setattr(_attempt.Attempt, "responded", _boom),
-    "_attempt._read_ratelimits": lambda mp, h: mp.setattr(_attempt, "_read_ratelimits", _boom),
+    "RateLimitGauges.record": lambda mp, h: mp.setattr(_telemetry(h).ratelimits, "record", _boom),
     "_emit.attempt_done": lambda mp, h: mp.setattr(_emit, "attempt_done", _boom),
     "_emit.end_*_span": lambda mp, h: _break_call_span_end(mp),
     "_emit.call_metrics": lambda mp, h: mp.setattr(_emit, "call_metrics", _boom),
