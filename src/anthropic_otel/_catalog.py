@@ -298,3 +298,168 @@ OPERATIONS: dict[str, str] = {
     "/v1/messages": OPERATION_CHAT,
     "/v1/messages/count_tokens": "count_tokens",
 }
+
+# Opt-in attributes: content on our own call span (`capture_content`), and extra metric attributes from the
+# response headers (`metric_attributes`).
+CONTENT_ATTRIBUTES: tuple[str, ...] = (GEN_AI_INPUT_MESSAGES, GEN_AI_SYSTEM_INSTRUCTIONS, GEN_AI_OUTPUT_MESSAGES)
+OPT_IN_METRIC_ATTRIBUTES: tuple[str, ...] = (ANTHROPIC_WORKSPACE_ID, ANTHROPIC_ORGANIZATION_ID)
+
+# --- what each attribute means ----------------------------------------------------------------------------
+# The telemetry reference, docs/telemetry.md, is generated from this catalog (`python -m anthropic_otel._reference`);
+# a test fails when an attribute a span or metric above carries has no entry here, or the document is stale.
+
+AttributeType = Literal["string", "int", "double", "boolean", "string[]"]
+
+
+@dataclass(frozen=True)
+class AttributeDoc:
+    """What one attribute means: its type, a description, and the values it takes when they are a known set
+    (`open_set`: other values the API sends pass through, see `enum_value`)."""
+
+    type: AttributeType
+    description: str
+    values: tuple[str, ...] = ()
+    open_set: bool = False
+
+
+_RATELIMIT_DOCS: dict[str, AttributeDoc] = {
+    ratelimit_attribute(kind, which): AttributeDoc(
+        "int",
+        f"The `anthropic-ratelimit-{header}-{which}` response header of this attempt"
+        + (": what is left in the current window." if which == "remaining" else ": the size of the window."),
+    )
+    for header, kind in RATELIMIT_KINDS.items()
+    for which in ("remaining", "limit")
+}
+
+ATTRIBUTE_DOCS: dict[str, AttributeDoc] = {
+    GEN_AI_OPERATION_NAME: AttributeDoc(
+        "string",
+        "What the call does: `chat` for messages (create, stream, parse), `count_tokens`, else a short "
+        "`<resource>.<verb>` from the path (`batches.create`, `models.list`, `files.upload`, …); `_OTHER` for an "
+        "endpoint it does not know.",
+        (OPERATION_CHAT, "count_tokens"),
+        open_set=True,
+    ),
+    GEN_AI_PROVIDER_NAME: AttributeDoc(
+        "string",
+        "Who answered, by client class: `Anthropic` (and subclasses), `AnthropicBedrock`, `AnthropicVertex`.",
+        (PROVIDER_ANTHROPIC, PROVIDER_BEDROCK, PROVIDER_VERTEX),
+    ),
+    GEN_AI_REQUEST_MODEL: AttributeDoc("string", "The `model` the request asked for."),
+    GEN_AI_REQUEST_MAX_TOKENS: AttributeDoc("int", "The request's `max_tokens`."),
+    GEN_AI_REQUEST_STREAM: AttributeDoc(
+        "boolean",
+        "Whether the call streamed (`stream=True`, `messages.stream(...)`); on the duration metric it keeps long "
+        "streams out of a latency SLO.",
+    ),
+    GEN_AI_RESPONSE_ID: AttributeDoc("string", "The message id (`msg_…`)."),
+    GEN_AI_RESPONSE_MODEL: AttributeDoc("string", "The model that answered, as the response names it."),
+    GEN_AI_RESPONSE_FINISH_REASONS: AttributeDoc(
+        "string[]", "The message's `stop_reason`, as a one-element list (the GenAI conventions' form)."
+    ),
+    GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: AttributeDoc(
+        "double", "Seconds from the start of a streamed call to its first content delta."
+    ),
+    GEN_AI_USAGE_INPUT_TOKENS: AttributeDoc("int", "The response's `usage.input_tokens`."),
+    GEN_AI_USAGE_OUTPUT_TOKENS: AttributeDoc("int", "The response's `usage.output_tokens`."),
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: AttributeDoc("int", "The response's `usage.cache_read_input_tokens`."),
+    GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: AttributeDoc(
+        "int",
+        "The response's `usage.cache_creation_input_tokens` (the SDK's native span calls it "
+        "`gen_ai.usage.cache_write.input_tokens`).",
+    ),
+    GEN_AI_TOKEN_TYPE: AttributeDoc("string", "Which side of the call the tokens are.", (TOKEN_INPUT, TOKEN_OUTPUT)),
+    ANTHROPIC_TOKEN_CACHE: AttributeDoc(
+        "string",
+        "For input tokens, how the prompt cache counted them: not cached, read from the cache, written to it. "
+        "Output tokens are `none`.",
+        (CACHE_NONE, CACHE_READ, CACHE_CREATION),
+    ),
+    GEN_AI_INPUT_MESSAGES: AttributeDoc(
+        "string",
+        "Opt-in (`capture_content`): the request's messages as JSON, cut at `max_content_bytes` "
+        "(ending `...[truncated]`).",
+    ),
+    GEN_AI_SYSTEM_INSTRUCTIONS: AttributeDoc(
+        "string", "Opt-in (`capture_content`): the request's system prompt as JSON, cut as above."
+    ),
+    GEN_AI_OUTPUT_MESSAGES: AttributeDoc(
+        "string", "Opt-in (`capture_content`): the response's content as JSON, cut as above."
+    ),
+    ANTHROPIC_WORKSPACE_ID: AttributeDoc(
+        "string",
+        "Opt-in (`metric_attributes`): the `anthropic-workspace-id` response header. One value per API key's "
+        "workspace, so bounded; never per call.",
+    ),
+    ANTHROPIC_ORGANIZATION_ID: AttributeDoc(
+        "string", "Opt-in (`metric_attributes`): the `anthropic-organization-id` response header."
+    ),
+    SERVER_ADDRESS: AttributeDoc("string", "The API host the client talks to (`api.anthropic.com`, a proxy, …)."),
+    SERVER_PORT: AttributeDoc("int", "The API port."),
+    URL_PATH: AttributeDoc("string", "The request path (`/v1/messages`); never a query string."),
+    HTTP_REQUEST_METHOD: AttributeDoc("string", "The HTTP method (`POST`, `GET`, `DELETE`)."),
+    HTTP_RESPONSE_STATUS_CODE: AttributeDoc(
+        "int",
+        "The HTTP status: of this attempt on attempt spans and the attempts counter, of the final attempt on the "
+        "call span and the calls counter. Absent when no response arrived (timeout, connection error).",
+    ),
+    HTTP_REQUEST_RESEND_COUNT: AttributeDoc(
+        "int", "Retries taken: on the call span the SDK's `retries_taken`, on an attempt span its number (when > 0)."
+    ),
+    ERROR_TYPE: AttributeDoc(
+        "string",
+        "Why it failed: the response body's `error.type` (an open set: unknown values pass through) when there is "
+        f"one; else `{ERROR_TYPE_TIMEOUT}`, `{ERROR_TYPE_CONNECTION}`, the HTTP status as a string (a non-JSON 413 "
+        "or 502 from a proxy), or the exception's qualified class name for a failure before any HTTP. A stream "
+        f"that ends without `message_stop` is `{ERROR_TYPE_STREAM_CUT}` (as the SDK's native span says). Bedrock "
+        "and Vertex errors are mapped into the same set (see docs/platforms.md). Absent on success.",
+        (*KNOWN_ERROR_TYPES, ERROR_TYPE_TIMEOUT, ERROR_TYPE_CONNECTION),
+        open_set=True,
+    ),
+    ANTHROPIC_ERROR_CODE: AttributeDoc(
+        "string",
+        "The body's `error.details.error_code` (e.g. `enforced_spend_limit_reached`, `organization_on_hold`, "
+        "`ramp_limit_exceeded`), or the platform's own error name on Bedrock and Vertex (`ThrottlingException`, "
+        "`RESOURCE_EXHAUSTED`).",
+        open_set=True,
+    ),
+    ANTHROPIC_ERROR_RETRYABLE: AttributeDoc(
+        "boolean",
+        "Whether the SDK retries this failure, by its own rule: `x-should-retry` wins; else 408, 409, 429, 5xx, "
+        "connection errors and timeouts retry.",
+    ),
+    ANTHROPIC_REQUEST_ID: AttributeDoc(
+        "string",
+        "The request id Anthropic support asks for (`request-id`, or `x-amzn-requestid` on Bedrock): of this "
+        "attempt on attempt spans, of the final attempt on the call span. Never a metric attribute.",
+    ),
+    ANTHROPIC_RETRY_AFTER: AttributeDoc(
+        "double", "Seconds the server asked to wait, from `retry-after-ms` or `retry-after`."
+    ),
+    ANTHROPIC_RETRY_DELAY: AttributeDoc(
+        "double", "Seconds the SDK then waited before its next attempt (its backoff, or the server's ask)."
+    ),
+    ANTHROPIC_ATTEMPT_IS_RETRY: AttributeDoc("boolean", "Whether the attempt is a retry (not the call's first)."),
+    ANTHROPIC_MESSAGE_STOP_REASON: AttributeDoc(
+        "string",
+        "The message's `stop_reason`: `max_tokens` and `model_context_window_exceeded` are truncation, `refusal` a "
+        "refusal.",
+        KNOWN_STOP_REASONS,
+        open_set=True,
+    ),
+    ANTHROPIC_CALL_OUTCOME: AttributeDoc(
+        "string",
+        "`ok`; `recovered`: succeeded after at least one failed attempt; `failed`: raised, or its stream failed "
+        "or was cut short by the server.",
+        OUTCOMES,
+    ),
+    ANTHROPIC_STREAM_PARTIAL: AttributeDoc(
+        "boolean",
+        "`true` on a stream that failed or ended after output began but before `message_stop` (absent otherwise).",
+    ),
+    ANTHROPIC_RATELIMIT_KIND: AttributeDoc(
+        "string", "Which quota a rate-limit gauge measures.", tuple(RATELIMIT_KINDS.values())
+    ),
+    **_RATELIMIT_DOCS,
+}
