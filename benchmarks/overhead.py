@@ -8,7 +8,7 @@
 Everything runs in one process against an in-process `httpx2` transport (`_fixtures.py`): the real SDK, canned
 responses with real unread bodies. Uninstrumented and instrumented blocks alternate ABBA (`_abba.py`). The floor
 (`_floor.py`) is the same telemetry emitted straight through the same OpenTelemetry SDK providers. What each row
-means: the README, section "Performance".
+means: benchmarks/README.md.
 
 OpenTelemetry SDK configuration of the instrumented arm, as in production:
 - `TracerProvider` + `BatchSpanProcessor` (default queue 2048, batch 512, 5 s) over an exporter that drops the
