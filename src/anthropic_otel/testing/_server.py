@@ -145,7 +145,6 @@ class Simulator:
         self._max_recorded = max_recorded
         self._stopping = threading.Event()
         self._release = threading.Event()  # cuts every `body_delay` short (`release_held`)
-        self._held = 0  # error bodies held back by `body_delay` right now
         self._connections_accepted = 0
         self._state_lock = threading.Lock()
         self._server: _Server | None = None
@@ -233,12 +232,6 @@ class Simulator:
             self._requests.clear()
         self._tracker.reset()
         self.store.clear()
-
-    @property
-    def held(self) -> int:
-        """How many error bodies a `body_delay` holds back right now (their headers are sent)."""
-        with self._state_lock:
-            return self._held
 
     def release_held(self) -> None:
         """Send every body a `body_delay` holds back now, and any later one without waiting."""
@@ -804,20 +797,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _hold(self, seconds: float) -> bool:
         """Hold a body back (`body_delay`): False when the client hangs up or the simulator stops first."""
         sim = self.server.simulator
-        with sim._state_lock:
-            sim._held += 1
-        try:
-            deadline = time.monotonic() + seconds
-            while not sim._release.is_set():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return True
-                if sim._stopping.wait(min(remaining, 0.02)) or self._client_gone():
-                    return False
-            return True
-        finally:
-            with sim._state_lock:
-                sim._held -= 1
+        deadline = time.monotonic() + seconds
+        while not sim._release.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            if sim._stopping.wait(min(remaining, 0.02)) or self._client_gone():
+                return False
+        return True
 
     def _send_json(
         self, status: int, body: Mapping[str, Any], extra: Mapping[str, str] | None = None, low: bool = False
