@@ -36,6 +36,7 @@ class RateLimitSeries(NamedTuple):
     gauges: RateLimitGauges
     series: tuple[str, str | None, str | None]
 
+
 # Every response header an attempt reads (the hooks add the opt-in metric headers).
 HEADERS_READ = frozenset(
     (

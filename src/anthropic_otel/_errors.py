@@ -71,6 +71,7 @@ VERTEX_ERROR_TYPES: dict[str, str] = {
 UNREAD_BODY_ERROR_TYPES: dict[int, str] = {
     429: "rate_limit_error",
     500: "api_error",
+    503: "overloaded_error",  # Vertex AI's UNAVAILABLE (`VERTEX_ERROR_TYPES`)
     504: "timeout_error",
     529: "overloaded_error",
 }
