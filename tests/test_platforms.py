@@ -192,6 +192,10 @@ def test_retried_fault(
     request: pytest.FixtureRequest,
 ) -> None:
     scenario, status, error_type, code = RETRIED[platform]
+    if platform == "vertex" and mode == "stream":
+        # The SDK retries a streamed error without reading its body, and so do we (docs/reliability.md): its type
+        # is from the status, and the Google status name, which only the body has, is unknown.
+        code = None
     client = platform_client(platform, simulator, telemetry, native, scenario, async_)
     assert call(client, platform, mode, async_).stop_reason == "end_turn"
     failed_request, ok_request = simulator.requests
@@ -200,7 +204,7 @@ def test_retried_fault(
     span, (first, second) = the_call(telemetry)
     a = attrs_of(first)
     assert a["http.response.status_code"] == status
-    assert (a["error.type"], a["anthropic.error.code"], a["anthropic.error.retryable"]) == (error_type, code, True)
+    assert (a["error.type"], a.get("anthropic.error.code"), a["anthropic.error.retryable"]) == (error_type, code, True)
     assert a["anthropic.retry.delay"] == pytest.approx(0.001)
     if platform == "bedrock":
         assert a["anthropic.request.id"] == failed_request.request_id  # x-amzn-requestid on errors too
@@ -245,7 +249,16 @@ def test_terminal_fault(
 
     span, (attempt,) = the_call(telemetry)
     a = attrs_of(attempt)
-    assert (a["http.response.status_code"], a["error.type"], a["anthropic.error.code"]) == (status, error_type, code)
+    attempt_type, attempt_code = error_type, code
+    if platform == "vertex" and mode == "stream":
+        # A streamed error's body is not in memory when its attempt is classified (the SDK reads it later, before it
+        # raises; we never read it ourselves: docs/reliability.md): the attempt has the status only, the call the body.
+        attempt_type, attempt_code = str(status), None
+    assert (a["http.response.status_code"], a["error.type"], a.get("anthropic.error.code")) == (
+        status,
+        attempt_type,
+        attempt_code,
+    )
     assert a["anthropic.error.retryable"] is False and "anthropic.retry.delay" not in a
     request_id = seen.request_id if platform == "bedrock" else None
     assert a.get("anthropic.request.id") == request_id
@@ -254,10 +267,13 @@ def test_terminal_fault(
     assert span.status.status_code.name == "ERROR"
     # The SDK's own span knows only the body's `error.type`, which these shapes lack: it says the status.
     assert attrs["error.type"] == (str(status) if native else error_type)
-    assert attrs["anthropic.error.code"] == code
+    # The SDK ends its own span before our hook sees the exception: only what the attempt knew reaches it.
+    assert attrs.get("anthropic.error.code") == (attempt_code if native else code)
 
     provider = PROVIDER[platform]
-    assert attempt_metrics(telemetry) == Counter({(provider, "chat", status, error_type, code, False, False): 1})
+    assert attempt_metrics(telemetry) == Counter(
+        {(provider, "chat", status, attempt_type, attempt_code, False, False): 1}
+    )
     calls = {(a["gen_ai.provider.name"], a["anthropic.call.outcome"], a.get("error.type"),
               a.get("anthropic.error.code"), a.get("http.response.status_code")): p.value
              for a, p in telemetry.points("anthropic.client.calls")}  # fmt: skip

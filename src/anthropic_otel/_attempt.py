@@ -21,7 +21,9 @@ from ._errors import (
     classify_exception,
     classify_response,
     enum_value,
+    is_cancellation,
 )
+from ._log import internal_error
 from ._record import AttemptRecord
 from ._telemetry import RATELIMIT_HEADERS_READ, RateLimitGauges
 
@@ -33,6 +35,7 @@ class RateLimitSeries(NamedTuple):
 
     gauges: RateLimitGauges
     series: tuple[str, str | None, str | None]
+
 
 # Every response header an attempt reads (the hooks add the opt-in metric headers).
 HEADERS_READ = frozenset(
@@ -78,7 +81,12 @@ class Attempt:
         return value if isinstance(value, str) else None
 
     def end(self) -> None:
-        self.span.end(end_time=self.end_ns or None)
+        """End the span; a span processor whose `on_end` raises costs that span only (the span has ended: the
+        SDK marks it ended before it calls the processors), never the call's other spans and metrics."""
+        try:
+            self.span.end(end_time=self.end_ns or None)
+        except Exception:
+            internal_error("ending an attempt span")
 
     def responded(
         self, status: int, headers: Mapping[str, str], body: object, ratelimits: RateLimitSeries
@@ -98,8 +106,11 @@ class Attempt:
         return AttemptRecord(info, status, self.is_retry, found)
 
     def raised(self, exc: BaseException) -> AttemptRecord:
-        """A failure before any response: connection refused or dropped, client timeout."""
+        """A failure before any response: connection refused or dropped, client timeout; or a cancellation, which
+        is no error of the attempt's (its span's status stays UNSET)."""
         self.end_ns = time.time_ns()
+        if is_cancellation(exc):
+            return AttemptRecord(None, None, self.is_retry, {}, cancelled=True)
         return AttemptRecord(classify_exception(exc), None, self.is_retry, {})
 
 

@@ -25,7 +25,8 @@ from . import _catalog as cat
 from . import _emit, _sdk
 from ._attempt import Attempt, RateLimitSeries, read_metric_headers
 from ._content import Content
-from ._errors import ErrorInfo, classify_exception, enum_value, parse_error_body
+from ._errors import ErrorInfo, classify_exception, enum_value, is_cancellation, parse_error_body
+from ._log import internal_error
 from ._operation import operation_name, provider_name
 from ._record import USAGE_FIELDS, AttemptRecord, CallRecord
 from ._telemetry import Telemetry
@@ -57,6 +58,18 @@ def _int(value: object) -> int | None:
 
 def _short_str(value: object, limit: int) -> str | None:
     return value[:limit] if isinstance(value, str) and value else None
+
+
+def _start_span(
+    tracer: trace.Tracer, name: str, ctx: Context | None, attrs: dict[str, Any], start_time: int | None = None
+) -> Span:
+    """`tracer.start_span`, or a non-recording span when it raises (a span processor whose `on_start` raises):
+    that costs the span, never the call's metrics."""
+    try:
+        return tracer.start_span(name, ctx, SpanKind.CLIENT, attrs, start_time=start_time)
+    except Exception:
+        internal_error("starting a span")
+        return trace.INVALID_SPAN
 
 
 class Call:
@@ -151,9 +164,7 @@ class Call:
         if self.server_port is not None:
             attrs[cat.SERVER_PORT] = self.server_port
         name = f"{self.operation} {self.model}" if self.model else self.operation
-        self.span = self.telemetry.tracer.start_span(
-            name, self.parent_ctx, SpanKind.CLIENT, attrs, start_time=self.start_ns
-        )
+        self.span = _start_span(self.telemetry.tracer, name, self.parent_ctx, attrs, self.start_ns)
         self.span_ctx = trace.set_span_in_context(self.span, self.parent_ctx)
 
     def _ensure_span(self) -> None:
@@ -181,6 +192,8 @@ class Call:
     def start_attempt(self, retries_taken: int) -> Attempt:
         self._ensure_span()
         self._end_pending()
+        if self.attempts and self.native:
+            self._sync_native()  # replaces the provisional "cancelled" of the backoff (`retry_delay`)
         self.attempts += 1
         attrs: dict[str, Any] = {cat.HTTP_REQUEST_METHOD: self.method, cat.URL_PATH: self.path}
         if self.server_address is not None:
@@ -193,7 +206,7 @@ class Call:
         if parent is None:
             # The call's context, with httpx instrumentation told not to add a second span per attempt.
             parent = self._attempt_parent = otel_context.set_value(SUPPRESS_HTTP_KEY, True, self.span_ctx)
-        span = self.telemetry.tracer.start_span(f"{self.method} {self.path}", parent, SpanKind.CLIENT, attrs)
+        span = _start_span(self.telemetry.tracer, f"{self.method} {self.path}", parent, attrs)
         return Attempt(span, trace.set_span_in_context(span, parent), retries_taken)
 
     def attempt_responded(
@@ -243,6 +256,12 @@ class Call:
         finally:
             if pending is not None:
                 pending.end()
+            span = self.span
+            if self.native and span is not None and span.is_recording():
+                # The SDK sleeps next, with no hook of ours on the stack, and only a cancellation ends the call
+                # there; the SDK then ends its span before our `request` hook learns of it. The next attempt
+                # writes the outcome again (`start_attempt`).
+                _emit.native_span_outcome(span, cat.OUTCOME_CANCELLED)
 
     # --- what the call returned -------------------------------------------------------------------------
 
@@ -365,7 +384,9 @@ class Call:
 
     # --- the end ----------------------------------------------------------------------------------------
 
-    def _outcome(self, info: ErrorInfo | None) -> cat.Outcome:
+    def _outcome(self, info: ErrorInfo | None, cancelled: bool = False) -> cat.Outcome:
+        if cancelled:
+            return cat.OUTCOME_CANCELLED
         if info is not None:
             return "failed"
         return "recovered" if self._failed_attempts else "ok"
@@ -383,7 +404,10 @@ class Call:
         if info is None and last is not None:
             info = last.info
         request_id = last.request_id if last is not None else None
-        _emit.native_span_update(span, self._outcome(info), request_id, info, self._partial() and info is not None)
+        cancelled = last is not None and last.record is not None and last.record.cancelled
+        _emit.native_span_update(
+            span, self._outcome(info, cancelled), request_id, info, self._partial() and info is not None
+        )
 
     def _claim_end(self) -> bool:
         """True for the first caller only: the body's end, a close from another thread and the return of the call
@@ -430,7 +454,10 @@ class Call:
 
         info: ErrorInfo | None = None
         raised = error is not None
-        if error is not None:
+        cancelled = error is not None and is_cancellation(error)
+        if cancelled:
+            raised = False  # no error: see `_errors.is_cancellation` and docs/reliability.md
+        elif error is not None:
             info = self._error_info(error)
         elif self._stream_error is not None:
             info, raised = self._stream_error, True
@@ -439,7 +466,8 @@ class Call:
             info = ErrorInfo(cat.ERROR_TYPE_STREAM_CUT, status=self.last.status if self.last else None)
         last = self.last
         status = info.status if info is not None and info.status is not None else None
-        if status is None and last is not None:
+        if status is None and last is not None and not (cancelled and last.info is not None):
+            # (A call cancelled in its backoff did not end with the error it was about to retry.)
             status = last.status
         usage = self._usage
         stop_reason = self.stop_reason
@@ -458,7 +486,7 @@ class Call:
             (self.first_chunk_ns - self.start_ns) / 1e9 if self.first_chunk_ns else None,  # time_to_first_chunk
             info.error_type if info is not None else None,
             info.error_code if info is not None else None,
-            self._outcome(info),
+            self._outcome(info, cancelled),
             self._partial(),
             raised or info is not None,
             duration,
@@ -467,13 +495,16 @@ class Call:
     def _error_info(self, error: BaseException) -> ErrorInfo:
         from_exc = classify_exception(error)
         last = self.last
-        # The exception for an error response carries that response's status; what we read of its body (also
-        # when the SDK could not) is at least as good. A status of 200 is a mid-stream error: not an attempt's.
+        # The exception for an error response carries that response's status and the body the SDK read, which the
+        # attempt may not have had in memory (we never read a body ourselves); without a type from the body, the
+        # attempt's classification (headers, `UNREAD_BODY_ERROR_TYPES`) is at least as good. A status of 200 is a
+        # mid-stream error: not an attempt's.
         if (
             last is not None
             and last.info is not None
             and from_exc.status not in (None, 200)
             and last.status == from_exc.status
+            and from_exc.error_type == str(from_exc.status)
         ):
             return last.info
         return from_exc

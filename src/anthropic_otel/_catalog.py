@@ -57,8 +57,11 @@ ANTHROPIC_RATELIMIT_KIND = "anthropic.ratelimit.kind"
 
 # --- attribute values -------------------------------------------------------------------------------------
 
-Outcome = Literal["ok", "recovered", "failed"]
-OUTCOMES: tuple[Outcome, ...] = ("ok", "recovered", "failed")
+# `cancelled`: the application stopped the call (asyncio or trio cancellation, KeyboardInterrupt, SystemExit,
+# GeneratorExit: any BaseException that is not an Exception) before it ended; never a failure (docs/reliability.md).
+Outcome = Literal["ok", "recovered", "failed", "cancelled"]
+OUTCOMES: tuple[Outcome, ...] = ("ok", "recovered", "failed", "cancelled")
+OUTCOME_CANCELLED: Outcome = "cancelled"
 
 PROVIDER_ANTHROPIC = "anthropic"
 PROVIDER_BEDROCK = "aws.bedrock"
@@ -70,6 +73,10 @@ ERROR_TYPE_TIMEOUT = "client_timeout_error"
 ERROR_TYPE_CONNECTION = "connection_error"
 # A stream that ended without its `message_stop` event: the SDK's native span calls this `api_error` too.
 ERROR_TYPE_STREAM_CUT = "api_error"
+# The `error.type` of a cancelled call or attempt on the metrics only (never on spans, where the SDK's native span
+# and ours leave a cancellation's status UNSET): it keeps a cancelled call's cut-short duration out of every
+# `error.type=""` (success) series, the latency SLO's included.
+ERROR_TYPE_CANCELLED = "cancelled"
 OTHER = "_OTHER"
 
 TOKEN_INPUT = "input"
@@ -190,7 +197,8 @@ CALLS = Metric(
     "anthropic.client.calls",
     "counter",
     "{call}",
-    "SDK calls by outcome (ok, recovered after retries, failed), final error and stop reason.",
+    "SDK calls by outcome (ok, recovered after retries, failed, cancelled by the application), final error and "
+    "stop reason.",
     (
         *_CALL_KEYS,
         ERROR_TYPE,

@@ -52,6 +52,8 @@ def attempt_done(
         if info.error_code is not None:
             span_attrs[cat.ANTHROPIC_ERROR_CODE] = attrs[cat.ANTHROPIC_ERROR_CODE] = info.error_code
         span.set_status(Status(StatusCode.ERROR, info.error_type))
+    elif record.cancelled:
+        attrs[cat.ERROR_TYPE] = cat.ERROR_TYPE_CANCELLED  # metrics only: see `cat.ERROR_TYPE_CANCELLED`
     if span_attrs:
         span.set_attributes(span_attrs)
     telemetry.attempts.add(1, attrs, context=ctx)
@@ -70,6 +72,11 @@ def retry_delay(
 
 
 # --- the call span -------------------------------------------------------------------------------------------
+
+
+def native_span_outcome(span: Span, outcome: str) -> None:
+    """Only the outcome, on the SDK's native call span while it is open (see `Call.retry_delay`)."""
+    span.set_attribute(cat.ANTHROPIC_CALL_OUTCOME, outcome)
 
 
 def native_span_update(
@@ -121,6 +128,8 @@ def call_metrics(
     """Duration, the `calls` point, time to first chunk and token usage of one finished call."""
     base = facts.base
     error_type = record.error_type
+    if error_type is None and record.outcome == cat.OUTCOME_CANCELLED:
+        error_type = cat.ERROR_TYPE_CANCELLED  # metrics only: see `cat.ERROR_TYPE_CANCELLED`
 
     attrs = dict(base)
     attrs[cat.GEN_AI_REQUEST_STREAM] = facts.stream

@@ -65,6 +65,16 @@ VERTEX_ERROR_TYPES: dict[str, str] = {
     "ABORTED": "conflict_error",
     "ALREADY_EXISTS": "conflict_error",
 }
+# The `error.type` of a retried error response whose body we never saw: for a streamed request the SDK closes a
+# response it retries without reading its body, and we never read it ourselves (docs/reliability.md, "We never wait
+# on the network"). Only the retryable statuses whose meaning the API documents; others keep the status as type.
+UNREAD_BODY_ERROR_TYPES: dict[int, str] = {
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "overloaded_error",  # Vertex AI's UNAVAILABLE (`VERTEX_ERROR_TYPES`)
+    504: "timeout_error",
+    529: "overloaded_error",
+}
 AMZN_ERROR_TYPE_HEADER = "x-amzn-errortype"
 SHOULD_RETRY_HEADER = "x-should-retry"
 
@@ -159,9 +169,19 @@ def _platform_info(headers: Mapping[str, str] | None, body: object) -> tuple[str
     return error_type, code
 
 
+def is_cancellation(exc: BaseException) -> bool:
+    """Whether `exc` is the application stopping the call rather than the call failing: asyncio's CancelledError,
+    trio's Cancelled (anyio uses the backend's), KeyboardInterrupt, SystemExit, GeneratorExit — anything that is not
+    an `Exception`. The SDK's native span draws the same line (it leaves such a span's status UNSET)."""
+    return not isinstance(exc, Exception)
+
+
 def classify_response(status: int, headers: Mapping[str, str] | None, body: object) -> ErrorInfo:
-    """Classify an HTTP error response. `body` may be `None` when it could not be read."""
+    """Classify an HTTP error response. `body` is `None` when it is not in memory (we never read it): the type
+    then comes from the headers, else from `UNREAD_BODY_ERROR_TYPES`."""
     error_type, code = _platform_info(headers, body)
+    if error_type is None and body is None:
+        error_type = UNREAD_BODY_ERROR_TYPES.get(status)
     return ErrorInfo(
         error_type=error_type or str(status),
         error_code=code,

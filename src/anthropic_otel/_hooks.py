@@ -20,13 +20,10 @@ from . import _sdk, _streams
 from ._attempt import HEADERS_READ
 from ._call import Call
 from ._config import OPTIONAL_METRIC_ATTRIBUTES, Config
-from ._errors import MAX_ERROR_BODY
 from ._log import internal_error
 from ._telemetry import Telemetry
 
 _current_call: ContextVar[Call | None] = ContextVar("anthropic_otel_call", default=None)
-
-_NEEDS_READ = object()
 
 
 class Hooks:
@@ -121,15 +118,7 @@ class Hooks:
         otel_context.detach(token)
         try:
             response = _sdk.attempt_response(result)
-            body = _peek_error_body(response)
-            if body is _NEEDS_READ:
-                try:
-                    response.read()
-                    body = response.content
-                except Exception as exc:
-                    body = None
-                    _streams.replay_failure(response, exc)
-            _responded(call, attempt, response, body, self.headers_read)
+            _responded(call, attempt, response, _error_body_in_memory(response), self.headers_read)
         except Exception:
             internal_error("recording an attempt")
             _abandon(attempt)
@@ -149,15 +138,7 @@ class Hooks:
         otel_context.detach(token)
         try:
             response = _sdk.attempt_response(result)
-            body = _peek_error_body(response)
-            if body is _NEEDS_READ:
-                try:
-                    await response.aread()  # type: ignore[attr-defined]
-                    body = response.content
-                except Exception as exc:
-                    body = None
-                    _streams.replay_failure(response, exc)
-            _responded(call, attempt, response, body, self.headers_read)
+            _responded(call, attempt, response, _error_body_in_memory(response), self.headers_read)
         except Exception:
             internal_error("recording an attempt")
             _abandon(attempt)
@@ -257,27 +238,20 @@ def _abandon(attempt: Any) -> None:
             attempt.span.end()
 
 
-def _peek_error_body(response: Any) -> object:
-    """The body of an error response if it is (or can cheaply be) read; `_NEEDS_READ` when we should read it.
+def _error_body_in_memory(response: Any) -> object:
+    """The body of an error response if it is in memory already, else `None`.
 
-    The SDK closes a response it retries without reading it, so we read small error bodies ourselves to learn
-    each attempt's `error.type`. Large or unlabelled bodies are left alone.
+    Never reads: we never wait on the network for our own sake (docs/reliability.md). The SDK reads a
+    non-streamed body inside the attempt, so its error bodies are here; for a streamed request it closes a response
+    it retries without reading it, and that attempt is classified from its status and headers
+    (`_errors.classify_response`).
     """
-    if response.status_code < 400:
+    if response.status_code < 400 or not _sdk.body_read(response):
         return None
-    if _sdk.body_read(response):  # its content, if any
-        try:
-            return response.content
-        except Exception:
-            pass
-    headers = response.headers
-    length = headers.get("content-length")
-    if length is not None:
-        try:
-            return _NEEDS_READ if int(length) <= MAX_ERROR_BODY else None
-        except ValueError:
-            return None
-    return _NEEDS_READ if "json" in headers.get("content-type", "") else None
+    try:
+        return response.content
+    except Exception:  # consumed without being kept (`ResponseNotRead`), or an odd response
+        return None
 
 
 def _responded(call: Call, attempt: Any, response: Any, body: object, names: frozenset[bytes]) -> None:

@@ -25,6 +25,7 @@ class AttemptRecord(NamedTuple):
     is_retry: bool
     # Attempt-span attributes read from the response headers (status, request id, retry-after, rate limits).
     span_attributes: Mapping[str, object]
+    cancelled: bool = False  # the application stopped the call while this attempt waited for its response
 
 
 class CallRecord(NamedTuple):

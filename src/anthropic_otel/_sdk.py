@@ -125,8 +125,6 @@ class HttpResponse(Protocol):
     @property
     def content(self) -> bytes: ...
 
-    def read(self) -> bytes: ...
-
 
 class ServerSentEvent(Protocol):
     """`anthropic._streaming.ServerSentEvent`."""
@@ -246,13 +244,6 @@ def raw_headers(response: HttpResponse, names: frozenset[bytes]) -> dict[str, st
 def body_read(response: HttpResponse) -> bool:
     """Whether the body was read already (or we cannot tell): then `content` is all there is to look at."""
     return getattr(response, "is_stream_consumed", True) is not False
-
-
-def mark_unread(response: HttpResponse) -> None:
-    """Let the SDK read a response again after our read of it failed: httpx closed it, and the SDK reads only a
-    response that is not closed."""
-    response.is_stream_consumed = False  # type: ignore[attr-defined]
-    response.is_closed = False
 
 
 def http_module(response: object) -> Any:

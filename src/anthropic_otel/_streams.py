@@ -44,6 +44,14 @@ def _finish(call: Call, error: BaseException | None, how: str) -> None:
         call.abandon()
 
 
+def _ended_by(call: Call, exc: BaseException) -> None:
+    """Reading the body raised `exc`: a failure, or a cancellation (`_errors.is_cancellation`) that reached the read,
+    which the call records as `cancelled`. Not GeneratorExit: raised at our own `yield`, it is the reader abandoning
+    the iteration (a `break`, a dropped stream), whose close or drop of the body ends the call as today."""
+    if not isinstance(exc, GeneratorExit):
+        _finish(call, exc, "failed")
+
+
 def _collect(call: Call, chunk: bytes) -> None:
     """Keep a chunk of a JSON body for the usage; a failure of ours never reaches the application's read."""
     try:
@@ -86,8 +94,8 @@ class _SyncBody(_Body):
                 for chunk in self._otel_body:
                     _collect(call, chunk)
                     yield chunk
-        except Exception as exc:
-            _finish(call, exc, "failed")
+        except BaseException as exc:
+            _ended_by(call, exc)
             raise
         _finish(call, None, "read")
 
@@ -117,8 +125,8 @@ class _AsyncBody(_Body):
                 async for chunk in chunks:
                     _collect(call, chunk)
                     yield chunk
-        except Exception as exc:
-            _finish(call, exc, "failed")
+        except BaseException as exc:
+            _ended_by(call, exc)
             raise
         finally:
             # Close the body's own generator when ours is closed (a stream read in part and closed or dropped), in
@@ -157,46 +165,6 @@ def _events_running(call: Call) -> bool:
     if observer is None or call.events_thread != threading.get_ident():
         return False
     return bool(getattr(observer, "gi_running", None) or getattr(observer, "ag_running", None))
-
-
-class _FailingSync:
-    def __init__(self, error: BaseException) -> None:
-        self._error = error
-
-    def __iter__(self) -> Iterator[bytes]:
-        raise self._error
-
-    def close(self) -> None:
-        pass
-
-
-class _FailingAsync:
-    def __init__(self, error: BaseException) -> None:
-        self._error = error
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        raise self._error
-        yield b""  # pragma: no cover - makes this an async generator
-
-    async def aclose(self) -> None:
-        pass
-
-
-def replay_failure(response: Any, error: BaseException) -> None:
-    """Our read of an error body failed: make the SDK's own read of it fail with the same exception, as it would
-    have without us (instead of `ResponseNotRead` or a status error without a body)."""
-    try:
-        sync, async_ = _sdk.byte_stream_kinds(response, response.stream)
-        sync_base, async_base = _sdk.byte_stream_bases(response)
-        bases: list[type] = []
-        if sync:
-            bases += [_FailingSync, sync_base]
-        if async_:
-            bases += [_FailingAsync, async_base]
-        response.stream = type("FailedBody", tuple(bases), {})(error)
-        _sdk.mark_unread(response)
-    except Exception:
-        internal_error("replaying a failed read")
 
 
 _classes: dict[tuple[type, ...], type] = {}
@@ -287,8 +255,8 @@ def observe_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
             if name in watched:
                 watched = _note_event(call, name, sse.data, watched)
             yield sse
-    except Exception as exc:
-        _finish(call, exc, "failed")
+    except BaseException as exc:
+        _ended_by(call, exc)
         raise
     _finish(call, None, "read")
 
@@ -306,8 +274,8 @@ async def observe_events_async(events: AsyncIterator[Any], call: Call) -> AsyncI
             if name in watched:
                 watched = _note_event(call, name, sse.data, watched)
             yield sse
-    except Exception as exc:
-        _finish(call, exc, "failed")
+    except BaseException as exc:
+        _ended_by(call, exc)
         raise
     finally:
         # Close the SDK's event generator in this task, as a closed stream of the SDK's own does; left to the

@@ -81,7 +81,7 @@ FAULTS: dict[str, Callable[[pytest.MonkeyPatch, Harness], None]] = {
     "Call.collect_json": lambda mp, h: mp.setattr(_call.Call, "collect_json", _boom),
     "_streams.attach": lambda mp, h: mp.setattr(_streams, "attach", _boom),
     "Call.first_chunk": lambda mp, h: mp.setattr(_call.Call, "first_chunk", _boom),
-    "_hooks._peek_error_body": lambda mp, h: mp.setattr(_hooks, "_peek_error_body", _boom),
+    "_hooks._error_body_in_memory": lambda mp, h: mp.setattr(_hooks, "_error_body_in_memory", _boom),
     "tracer.start_span": lambda mp, h: mp.setattr(_telemetry(h), "tracer", _RaisingTracer()),
     "attempts.add": lambda mp, h: mp.setattr(_telemetry(h), "attempts", _RaisingInstrument()),
     "calls.add": lambda mp, h: mp.setattr(_telemetry(h), "calls", _RaisingInstrument()),

@@ -90,7 +90,7 @@ def recording_rules(cfg: Config) -> list[tuple[str, list[RecordingRule]]]:
         slo.append(
             RecordingRule(
                 server_failures_ratio(window),
-                ratio(calls(cfg, window, g, slis.SERVER_FAILURES), calls(cfg, window, g)),
+                ratio(calls(cfg, window, g, slis.SERVER_FAILURES), calls(cfg, window, g, slis.ANSWERED)),
             )
         )
     for window in recorded_windows(cfg, paging_only=True):
@@ -128,14 +128,14 @@ def recording_rules(cfg: Config) -> list[tuple[str, list[RecordingRule]]]:
             client_failures_ratio(cfg.client_error_window),
             ratio(
                 calls(cfg, cfg.client_error_window, g, slis.CLIENT_FAILURES),
-                calls(cfg, cfg.client_error_window, g),
+                calls(cfg, cfg.client_error_window, g, slis.ANSWERED),
             ),
         ),
         RecordingRule(
             exhausted_ratio(cfg.exhausted_window),
             ratio(
                 calls(cfg, cfg.exhausted_window, gp, slis.EXHAUSTED),
-                calls(cfg, cfg.exhausted_window, gp),
+                calls(cfg, cfg.exhausted_window, gp, slis.ANSWERED),
             ),
         ),
         RecordingRule(

@@ -24,6 +24,11 @@ def _known(*error_types: str) -> tuple[str, ...]:
 
 
 FAILED = eq(c.ANTHROPIC_CALL_OUTCOME, "failed")
+# The calls a call-ratio SLI is over: every call but those the application cancelled (asyncio/trio cancellation,
+# KeyboardInterrupt...), which neither failed nor succeeded; counting them would dilute every failure ratio when
+# an application's own timeouts fire. (The latency SLIs leave them out through `SUCCESS`: their metrics carry
+# `error.type=cancelled`.)
+ANSWERED: Alternatives = ((ne(c.ANTHROPIC_CALL_OUTCOME, c.OUTCOME_CANCELLED),),)
 RECOVERED = eq(c.ANTHROPIC_CALL_OUTCOME, "recovered")
 SUCCESS = eq(c.ERROR_TYPE, "")  # error.type is absent (exported as "") exactly when the call succeeded
 

@@ -28,6 +28,7 @@ _PARAM_TYPES: dict[str, type] = {
     "after": int,
     "retry_after": int,
     "retry_after_ms": int,
+    "body_delay": float,
     "should_retry": bool,
     "message": str,
     "code": str,
@@ -39,7 +40,11 @@ _PARAM_TYPES: dict[str, type] = {
 _MESSAGE_PARAMS = frozenset({"deltas", "interval", "delay", "cache_read", "cache_creation"})
 # `aws=` / `gcp=` choose the error Bedrock / Vertex send instead of the one the fault maps to.
 _PLATFORM_PARAMS = frozenset({"aws", "gcp"})
-_ERROR_PARAMS = frozenset({"retry_after", "retry_after_ms", "should_retry", "message", "code"}) | _PLATFORM_PARAMS
+# `body_delay=S`: the error's headers at once, its body S seconds later, or as soon as `Simulator.release_held()`
+# is called (a late body; a large S and no release: a body that never arrives before the client hangs up).
+_ERROR_PARAMS = (
+    frozenset({"retry_after", "retry_after_ms", "should_retry", "message", "code", "body_delay"}) | _PLATFORM_PARAMS
+)
 _TEXT_ERROR_PARAMS = frozenset({"retry_after", "retry_after_ms", "should_retry"})
 
 

@@ -144,6 +144,8 @@ class Simulator:
         self._on_request = on_request
         self._max_recorded = max_recorded
         self._stopping = threading.Event()
+        self._release = threading.Event()  # cuts every `body_delay` short (`release_held`)
+        self._connections_accepted = 0
         self._state_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -231,6 +233,16 @@ class Simulator:
         self._tracker.reset()
         self.store.clear()
 
+    def release_held(self) -> None:
+        """Send every body a `body_delay` holds back now, and any later one without waiting."""
+        self._release.set()
+
+    @property
+    def connections_accepted(self) -> int:
+        """How many TCP connections the simulator has accepted since it started."""
+        with self._state_lock:
+            return self._connections_accepted
+
     @property
     def batch_seconds(self) -> float:
         """How long a new message batch stays `in_progress` (0: it has ended by the first read)."""
@@ -282,6 +294,9 @@ class _Server(ThreadingHTTPServer):
         self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
 
     def track(self, conn: socket.socket, add: bool) -> None:
+        if add:
+            with self.simulator._state_lock:
+                self.simulator._connections_accepted += 1
         with self._connections_lock:
             if add:
                 self._connections.add(conn)
@@ -728,12 +743,16 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         extra = _error_headers(step, self._platform) if step is not None else {}
         shaped = self._platform_error(status, error_type, message, step)
+        body_delay = step.number("body_delay", 0.0) if step is not None else 0.0
         if shaped is None:
-            self._send_json(status, error_body(error_type, message, self._rid, code), extra)
+            data = json.dumps(error_body(error_type, message, self._rid, code), separators=(",", ":")).encode()
+            self._send(status, data, "application/json", extra, body_delay=body_delay)
             return
         data = json.dumps(shaped.body, separators=(",", ":")).encode()
         headers = {**shaped.headers, **extra}
-        self._send(shaped.status, data, shaped.content_type, headers, request_id=shaped.with_request_id)
+        self._send(
+            shaped.status, data, shaped.content_type, headers, request_id=shaped.with_request_id, body_delay=body_delay
+        )
 
     def _common_headers(self, low: bool, request_id: bool = True) -> dict[str, str]:
         if self._platform == "bedrock":
@@ -763,11 +782,29 @@ class _Handler(BaseHTTPRequestHandler):
         extra: Mapping[str, str] | None = None,
         low: bool = False,
         request_id: bool = True,
+        body_delay: float = 0.0,
     ) -> None:
         headers = {"content-length": str(len(data)), **(extra or {})}
         self._send_headers(status, content_type, headers, low, request_id)
+        if body_delay > 0:
+            self.wfile.flush()
+            if not self._hold(body_delay):
+                self.close_connection = True
+                return
         self.wfile.write(data)
         self.wfile.flush()
+
+    def _hold(self, seconds: float) -> bool:
+        """Hold a body back (`body_delay`): False when the client hangs up or the simulator stops first."""
+        sim = self.server.simulator
+        deadline = time.monotonic() + seconds
+        while not sim._release.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            if sim._stopping.wait(min(remaining, 0.02)) or self._client_gone():
+                return False
+        return True
 
     def _send_json(
         self, status: int, body: Mapping[str, Any], extra: Mapping[str, str] | None = None, low: bool = False

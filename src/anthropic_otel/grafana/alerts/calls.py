@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..config import Config
 from ..promql import MODEL, PROVIDER, number
 from ..recording import client_failures_ratio, exhausted_ratio, truncated_ratio
-from .cases import MODEL_B, Case, Expect, call
+from .cases import MODEL_B, Case, Expect, call, cancelled_call
 from .common import RATIO_ALERTS_GROUP, TRACES, VALUE_PCT, labelled, pct, who
 from .model import Alert, Rule, Rules, Runbook
 
@@ -54,7 +54,12 @@ def _client_error_cases(cfg: Config, rules: Rules) -> list[Case]:
                 call("0+5x30", outcome="failed", status="413", error_type="413"),
             ],
             [("30m", [Expect(rules.rule("AnthropicClientErrorSpike"), 0.1)], ["AnthropicErrorBudgetBurn"])],
-        )
+        ),
+        Case(
+            "the application's own timeouts cancel 90% of calls: no client-error, retries or SLO alert",
+            [call("0+10x30"), cancelled_call("0+90x30"), cancelled_call("0+90x30", stream="true")],
+            [("30m", [], ["AnthropicClientErrorSpike", "AnthropicRetriesExhausted", "AnthropicErrorBudgetBurn"])],
+        ),
     ]
 
 
@@ -100,7 +105,16 @@ def _exhausted_cases(cfg: Config, rules: Rules) -> list[Case]:
             "calls that still fail with 429 after their retries: retries exhausted, not an SLO burn",
             [call("0+97x30"), call("0+3x30", outcome="failed", status="429", error_type="rate_limit_error")],
             [("30m", [Expect(rules.rule("AnthropicRetriesExhausted"), 0.03)], ["AnthropicErrorBudgetBurn"])],
-        )
+        ),
+        Case(
+            "cancelled calls neither count as exhausted retries nor dilute the ratio of those that are",
+            [
+                call("0+97x30"),
+                call("0+3x30", outcome="failed", status="429", error_type="rate_limit_error"),
+                cancelled_call("0+300x30"),
+            ],
+            [("30m", [Expect(rules.rule("AnthropicRetriesExhausted"), 0.03)], ["AnthropicErrorBudgetBurn"])],
+        ),
     ]
 
 

@@ -74,6 +74,11 @@ def call(values: str, outcome: str = "ok", status: str = "200", error_type: str 
     )
 
 
+def cancelled_call(values: str, **attrs: str) -> Series:
+    """A call the application cancelled, as recorded: outcome and `error.type` cancelled, no status, no stop reason."""
+    return call(values, c.OUTCOME_CANCELLED, "", c.ERROR_TYPE_CANCELLED, stop="", **attrs)
+
+
 def attempt(values: str, status: str = "200", error_type: str = "", retry: bool = False, **attrs: str) -> Series:
     retryable = "" if not error_type else attrs.pop("retryable", "true")
     return Series(
@@ -102,7 +107,7 @@ def gauge(metric: c.Metric, values: str, kind: str, **attrs: str) -> Series:
     return Series(metric, values, {c.ANTHROPIC_RATELIMIT_KIND: kind, **{_key(k): v for k, v in attrs.items()}})
 
 
-_KEYS = {"model": c.GEN_AI_REQUEST_MODEL, "provider": c.GEN_AI_PROVIDER_NAME}
+_KEYS = {"model": c.GEN_AI_REQUEST_MODEL, "provider": c.GEN_AI_PROVIDER_NAME, "error_type": c.ERROR_TYPE}
 
 
 def _key(name: str) -> str:

@@ -10,7 +10,7 @@ from ..burn import both_windows_above, human_duration, paging_windows
 from ..config import Config, duration_seconds
 from ..promql import number
 from ..recording import server_failures_ratio, slow_calls_ratio, slow_first_chunk_ratio
-from .cases import Case, Expect, call, histogram
+from .cases import Case, Expect, call, cancelled_call, histogram
 from .common import SLO_BURN_GROUP, TRACES, VALUE_PCT, pct, who
 from .model import Alert, Rule, Rules, Runbook
 
@@ -83,6 +83,8 @@ def _availability_cases(cfg: Config, rules: Rules) -> list[Case]:
                 call(f"0+{each}x180", outcome="failed", status="529", error_type="overloaded_error"),
                 call(f"0+{each}x180", outcome="failed", status="200", error_type="overloaded_error", stream="true"),
                 call(f"0+{bad - 2 * each}x180", outcome="failed", status="", error_type="connection_error"),
+                # The application cancelling as many calls again changes nothing: not failures, not in the ratio.
+                cancelled_call("0+60x180"),
             ],
             [
                 ("180m", [*burning(0.1), Expect(rules.rule("AnthropicRetriesExhausted"), (bad - each) / 60)], []),
@@ -105,6 +107,13 @@ def _availability_cases(cfg: Config, rules: Rules) -> list[Case]:
                 [("180m", burning(r), [])],
             )
         )
+    out.append(
+        Case(
+            "the application cancels most calls (its own timeouts): no error budget burns",
+            [call("0+10x180"), cancelled_call("0+90x180"), cancelled_call("0+90x180", stream="true")],
+            [("180m", [], ["AnthropicErrorBudgetBurn", "AnthropicRetriesExhausted"])],
+        )
+    )
     out.append(
         Case(
             "a 5-minute spike of 529s does not page: the long window disagrees",
@@ -182,6 +191,8 @@ def _latency_cases(cfg: Config, rules: Rules) -> list[Case]:
             "30% of calls over the latency threshold and 1 in 6 first chunks over the TTFT threshold",
             [
                 *histogram(c.OPERATION_DURATION, cfg.latency_threshold, "0+42x180", "0+60x180"),
+                # Cancelled calls, all cut short under the threshold: no fast successes, the ratio is unchanged.
+                *histogram(c.OPERATION_DURATION, cfg.latency_threshold, "0+60x180", "0+60x180", error_type="cancelled"),
                 *histogram(c.TIME_TO_FIRST_CHUNK, cfg.ttft_threshold, "0+50x180", "0+60x180"),
             ],
             [("180m", firing, [])],

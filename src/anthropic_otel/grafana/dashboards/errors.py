@@ -141,7 +141,13 @@ def kinds(cfg: Config, q: Queries) -> Row:
             "Failed attempts by whether the SDK's rule retries "
             "them (429, 408, 409, 5xx, connection) or not (400, 401, 402, 403, 404, 413, 422).",
             "reqps",
-            [target(q.attempts((RETRYABLE,), ((ne(c.ERROR_TYPE, ""),),)), f"retryable={{{{{RETRYABLE}}}}}")],
+            [
+                target(
+                    # An attempt the application cancelled did not fail (`error.type=cancelled`, no retryable).
+                    q.attempts((RETRYABLE,), ((ne(c.ERROR_TYPE, ""), ne(c.ERROR_TYPE, c.ERROR_TYPE_CANCELLED)),)),
+                    f"retryable={{{{{RETRYABLE}}}}}",
+                )
+            ],
             stacked=True,
         ),
         12,
@@ -192,7 +198,7 @@ def retries(cfg: Config, q: Queries) -> Row:
             "Recovered calls",
             "Calls that succeeded only after retries, over the time range.",
             "percentunit",
-            ratio(q.calls(alts=((slis.RECOVERED,),), window=RANGE), q.calls(window=RANGE)),
+            ratio(q.calls(alts=((slis.RECOVERED,),), window=RANGE), q.calls(alts=slis.ANSWERED, window=RANGE)),
             bad_above(0.05, 0.2),
             decimals=2,
         ),

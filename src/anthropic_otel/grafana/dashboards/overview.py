@@ -42,9 +42,10 @@ from .panels import (
 def health(cfg: Config, q: Queries) -> Row:
     budget = cfg.error_budget
     g_outcome = (OUTCOME,)
-    failed_ratio = ratio(q.calls(alts=((slis.FAILED,),)), q.calls())
-    server_ratio = ratio(q.calls(alts=slis.SERVER_FAILURES), q.calls())
-    server_ratio_range = ratio(q.calls(alts=slis.SERVER_FAILURES, window=RANGE), q.calls(window=RANGE))
+    answered = slis.ANSWERED
+    failed_ratio = ratio(q.calls(alts=((slis.FAILED,),)), q.calls(alts=answered))
+    server_ratio = ratio(q.calls(alts=slis.SERVER_FAILURES), q.calls(alts=answered))
+    server_ratio_range = ratio(q.calls(alts=slis.SERVER_FAILURES, window=RANGE), q.calls(alts=answered, window=RANGE))
     fast = paging_windows(cfg)
     burn_targets = []
     record_sel = selector("", (M(JOB, "=~", "$job"),)) if JOB in cfg.group_by else ""
