@@ -71,7 +71,8 @@ class Hooks:
                 stream,
                 own_span=own,
                 may_start_own=mode != "native-only",
-                capture_limit=config.max_content_bytes if config.capture_content else 0,
+                capture_limit=config.max_content_bytes if config.capture_content != "NO_CONTENT" else 0,
+                content_on_span=config.content_on_span,
                 metric_headers=self.metric_headers,
             )
         except Exception:
