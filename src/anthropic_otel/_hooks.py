@@ -16,7 +16,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from . import _sdk, _streams
+from . import _propagation, _sdk, _streams
 from ._attempt import HEADERS_READ
 from ._call import Call
 from ._config import OPTIONAL_METRIC_ATTRIBUTES, Config
@@ -118,7 +118,7 @@ class Hooks:
     # --- one HTTP attempt -------------------------------------------------------------------------------
 
     def attempt_sync(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        started = _start_attempt(kwargs, self.telemetry)
+        started = _start_attempt(args, kwargs, self.telemetry, self.config.propagate)
         if started is None:
             return wrapped(*args, **kwargs)
         call, attempt, token = started
@@ -146,7 +146,7 @@ class Hooks:
         return result
 
     async def attempt_async(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        started = _start_attempt(kwargs, self.telemetry)
+        started = _start_attempt(args, kwargs, self.telemetry, self.config.propagate)
         if started is None:
             return await wrapped(*args, **kwargs)
         call, attempt, token = started
@@ -239,18 +239,33 @@ def _returned(call: Call, result: Any) -> None:
         call.forget_response()
 
 
-def _start_attempt(kwargs: Mapping[str, Any], telemetry: Telemetry) -> tuple[Call, Any, Token[Context]] | None:
+def _start_attempt(
+    args: tuple[Any, ...], kwargs: Mapping[str, Any], telemetry: Telemetry, propagate: bool
+) -> tuple[Call, Any, Token[Context]] | None:
     call = _current_call.get()
     if call is None or call.telemetry is not telemetry:  # a call of other hooks: see `Hooks`
         return None
     try:
         attempt = call.start_attempt(_sdk.retries_taken(kwargs))
+        if propagate and call.span is not None and not call.native:  # the SDK sends its native span's itself
+            _send_trace_context(call.span_ctx, args, kwargs)
         # Inside the attempt span, and with httpx instrumentation told not to add a second span per attempt.
         token = otel_context.attach(otel_context.set_value(_SUPPRESS_HTTP, True, attempt.ctx))
         return call, attempt, token
     except Exception:
         internal_error("starting an attempt")
         return None
+
+
+def _send_trace_context(ctx: Context | None, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    """Our call span's trace context on this attempt's request (`_propagation`); a failure costs only that."""
+    try:
+        options = _sdk.attempt_options(args, kwargs)
+        headers = _propagation.trace_headers(ctx) if ctx is not None else None
+        if options is not None and headers:
+            _sdk.set_request_headers(options, headers)
+    except Exception:
+        internal_error("sending the trace context")
 
 
 def _attempt_raised(call: Call, attempt: Any, exc: BaseException) -> None:
