@@ -223,3 +223,19 @@ def test_unknown_content_mode_in_code_raises(value: Any) -> None:
     with pytest.raises(ValueError, match="capture_content"):
         AnthropicInstrumentor().instrument(capture_content=value)
     assert not AnthropicInstrumentor().is_instrumented_by_opentelemetry
+
+
+def test_the_event_on_an_older_logs_api(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A LogRecord without `event_name` and `context` (older opentelemetry-api): the name as the `event.name`
+    # attribute, the trace context as ids.
+    from anthropic_otel import _content
+
+    old = frozenset({"self", "timestamp", "trace_id", "span_id", "trace_flags", "attributes"})
+    monkeypatch.setattr(_content, "_RECORD_PARAMETERS", old)
+    rec, logs = _run(sim, capture_content="EVENT_ONLY")
+    spans = {span.context.span_id: span for span in rec.call_spans()}
+    events = [r for r in logs.records() if (r.attributes or {}).get("event.name") == EVENT]
+    assert len(events) == 2
+    for event in events:
+        assert event.trace_id == spans[event.span_id].context.trace_id
+        assert event.attributes["gen_ai.input.messages"][0]["content"] == PROMPT

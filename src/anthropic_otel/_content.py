@@ -113,7 +113,7 @@ _TRUNCATED = "...[truncated]"
 
 # --- the inference-details event ------------------------------------------------------------------------------
 
-try:  # the logs API; `event_name` and `context` on a LogRecord since opentelemetry-api 1.35
+try:  # the logs API; `event_name` and `context` of a LogRecord are recent (looked up, not assumed)
     from opentelemetry._logs import LogRecord, get_logger
 
     _RECORD_PARAMETERS = frozenset(inspect.signature(LogRecord.__init__).parameters)
@@ -156,19 +156,15 @@ def emit_inference_details(
             attrs[key] = value
     if content is not None:
         attrs.update(content.event_attributes())
-    now = time.time_ns()
+    fields: dict[str, Any] = {"timestamp": time.time_ns(), "attributes": attrs}
+    if "context" in _RECORD_PARAMETERS:
+        fields["context"] = ctx
+    else:  # an older logs API: the trace context as ids
+        span_context = trace.get_current_span(ctx).get_span_context()
+        fields["trace_id"], fields["span_id"] = span_context.trace_id, span_context.span_id
+        fields["trace_flags"] = span_context.trace_flags
     if "event_name" in _RECORD_PARAMETERS:
-        logger.emit(LogRecord(timestamp=now, context=ctx, attributes=attrs, event_name=INFERENCE_DETAILS_EVENT))
-        return
-    # Older logs API: the event's name as the `event.name` attribute, its trace context as ids.
-    span_context = trace.get_current_span(ctx).get_span_context()
-    attrs["event.name"] = INFERENCE_DETAILS_EVENT
-    logger.emit(
-        LogRecord(
-            timestamp=now,
-            trace_id=span_context.trace_id,
-            span_id=span_context.span_id,
-            trace_flags=span_context.trace_flags,
-            attributes=attrs,
-        )
-    )
+        fields["event_name"] = INFERENCE_DETAILS_EVENT
+    else:  # an older logs API: the event's name as an attribute
+        attrs["event.name"] = INFERENCE_DETAILS_EVENT
+    logger.emit(LogRecord(**fields))
