@@ -94,8 +94,11 @@ class Call:
 
         # Content capture (opt-in).
         self.capture_limit = capture_limit
-        in_event = telemetry.event_logger is not None and self.facts.is_chat
-        self._content = Content(body, capture_limit, content_on_span, in_event) if capture_limit else None
+        self._content = (
+            Content(body, capture_limit, content_on_span, telemetry.event_logger is not None and self.facts.is_chat)
+            if capture_limit
+            else None
+        )
         self._metric_headers = metric_headers
         self.extra_attrs: dict[str, str] = {}  # the opt-in metric attributes, from the response headers
 

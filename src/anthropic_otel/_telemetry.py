@@ -47,7 +47,11 @@ class Telemetry:
         # Rate-limit headroom: the last header value per series, reported when the reader collects. Eight
         # synchronous gauge points per attempt cost more than the rest of an attempt's telemetry together.
         self.ratelimits = _ratelimit_gauges(meter)
-        self.is_noop = isinstance(self.tracer, trace.NoOpTracer) and isinstance(meter, metrics.NoOpMeter)
+        self.is_noop = (
+            isinstance(self.tracer, trace.NoOpTracer)
+            and isinstance(meter, metrics.NoOpMeter)
+            and self.event_logger is None
+        )
 
 
 # (provider, model, server address, kind): the attributes of one rate-limit series.
