@@ -96,14 +96,14 @@ def test_configuration_from_environment(caplog: pytest.LogCaptureFixture) -> Non
     with caplog.at_level(logging.WARNING, logger="anthropic_otel"):
         cfg = config.from_arguments({}, env)
     assert (cfg.capture_content, cfg.max_content_bytes, cfg.metric_attributes) == (
-        True,
+        "SPAN_ONLY",  # `true`, as before the content modes: on the span
         100,
         ("anthropic.organization.id",),
     )
     assert "anthropic.bogus" in caplog.text
     with caplog.at_level(logging.WARNING, logger="anthropic_otel"):
         cfg = config.from_arguments({}, {config.ENV_CAPTURE_CONTENT: "yes please", config.ENV_MAX_CONTENT_BYTES: "-1"})
-    assert (cfg.capture_content, cfg.max_content_bytes) == (False, config.DEFAULT_MAX_CONTENT_BYTES)
+    assert (cfg.capture_content, cfg.max_content_bytes) == ("NO_CONTENT", config.DEFAULT_MAX_CONTENT_BYTES)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 import textwrap
@@ -21,8 +22,9 @@ from support import API_KEY, client_options, messages
 
 def test_the_docstring_example_runs() -> None:
     """The example in `Recording`'s docstring is a test: run it as written, so the documentation stays true."""
-    doc = Recording.__doc__ or ""
-    example = textwrap.dedent(doc.split("In a test of your own::\n", 1)[1].split("\n\n    `span_exporter`", 1)[0])
+    # Python 3.13 strips the docstring's indentation when compiling, earlier versions keep it: clean it either way.
+    doc = inspect.cleandoc(Recording.__doc__ or "")
+    example = textwrap.dedent(doc.split("In a test of your own::\n", 1)[1].split("\n\n`span_exporter`", 1)[0])
     namespace: dict[str, Any] = {}
     exec(compile(example, "Recording.__doc__", "exec"), namespace)
     tests = [f for name, f in namespace.items() if name.startswith("test_")]

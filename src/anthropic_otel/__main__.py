@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import sys
 
-USAGE = """usage: anthropic-otel COMMAND [options]
+from ._version import __version__
+
+PROG = "anthropic-otel"
+COMMANDS = ("demo", "simulate", "grafana")
+USAGE = f"""usage: {PROG} [--version] COMMAND [options]
 
 commands:
   demo               run the simulator, an instrumented workload and a summary of its telemetry
   simulate           run the fault-injecting Anthropic API simulator
   grafana generate   regenerate the Grafana dashboards, alert rules and runbook
+
+'{PROG} COMMAND --help' describes a command's options.
 """
 
 
@@ -28,8 +34,21 @@ def main(argv: list[str] | None = None) -> int:
         from .grafana.cli import main as grafana
 
         return int(grafana(args))
-    print(USAGE, file=sys.stderr if command not in ("-h", "--help") else sys.stdout)
-    return 0 if command in ("-h", "--help") else 2
+    if command in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0
+    if command in ("-V", "--version"):
+        print(f"{PROG} {__version__}")
+        return 0
+    if not command:
+        print(USAGE, end="", file=sys.stderr)
+        return 2
+    what = "option" if command.startswith("-") else "command"
+    print(
+        f"{PROG}: unknown {what} {command!r} (commands: {', '.join(COMMANDS)}; see '{PROG} --help')",
+        file=sys.stderr,
+    )
+    return 2
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from opentelemetry.trace import Span, SpanKind
 from . import _catalog as cat
 from . import _emit, _sdk
 from ._attempt import Attempt, RateLimitSeries, read_metric_headers
-from ._content import Content
+from ._content import Content, emit_inference_details
 from ._errors import ErrorInfo, classify_exception, enum_value, is_cancellation, parse_error_body
 from ._log import internal_error
 from ._operation import operation_name, provider_name
@@ -117,6 +117,7 @@ class Call:
         own_span: bool,
         may_start_own: bool = True,
         capture_limit: int = 0,
+        content_on_span: bool = True,
         metric_headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.telemetry = telemetry
@@ -145,7 +146,9 @@ class Call:
         self.facts = _emit.CallFacts(base, stream, self.server_address, operation == cat.OPERATION_CHAT)
         self.capture_limit = capture_limit
         if capture_limit:
-            self._content = Content(body, capture_limit)
+            self._content = Content(
+                body, capture_limit, content_on_span, telemetry.event_logger is not None and self.facts.is_chat
+            )
         self._metric_headers = metric_headers
         self.extra_attrs: dict[str, str] = {}  # the opt-in metric attributes, from the response headers
         self._usage: dict[str, int] = {}
@@ -442,8 +445,23 @@ class Call:
                 if self.native:
                     _emit.end_native_span(span, record, self.stream)
                 else:
-                    content = self._content.attributes() if self._content is not None else {}
+                    content = self._content.span_attributes() if self._content is not None else {}
                     _emit.end_own_span(span, record, self.stream, content)
+            if self._content is not None and self._content.in_event:
+                self._emit_event(record)
+
+    def _emit_event(self, record: CallRecord) -> None:
+        """The GenAI inference-details event (content modes EVENT_ONLY and SPAN_AND_EVENT)."""
+        request: dict[str, Any] = {}
+        if self.server_address is not None:
+            request[cat.SERVER_ADDRESS] = self.server_address
+        if self.server_port is not None:
+            request[cat.SERVER_PORT] = self.server_port
+        if self.max_tokens is not None:
+            request[cat.GEN_AI_REQUEST_MAX_TOKENS] = self.max_tokens
+        emit_inference_details(
+            self.telemetry.event_logger, self.span_ctx, self.facts.base, request, record, self._content
+        )
 
     def _record(self, error: BaseException | None, how: str, duration: float) -> CallRecord:
         """Everything the call came to, frozen."""

@@ -16,7 +16,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from . import _sdk, _streams
+from . import _propagation, _sdk, _streams
 from ._attempt import HEADERS_READ
 from ._call import Call
 from ._config import OPTIONAL_METRIC_ATTRIBUTES, Config
@@ -37,7 +37,8 @@ class Hooks:
         self.config = config
         self.enabled = True
         self._mode = config.call_span
-        self._capture_limit = config.max_content_bytes if config.capture_content else 0
+        self._capture_limit = config.max_content_bytes if config.capture_content != "NO_CONTENT" else 0
+        self._content_on_span = config.content_on_span
         self.metric_headers = tuple((name, OPTIONAL_METRIC_ATTRIBUTES[name]) for name in config.metric_attributes)
         self.headers_read = frozenset(
             name.encode("ascii") for name in (*HEADERS_READ, *(header for _, header in self.metric_headers))
@@ -60,6 +61,7 @@ class Hooks:
                 own_span=own,
                 may_start_own=mode != "native-only",
                 capture_limit=self._capture_limit,
+                content_on_span=self._content_on_span,
                 metric_headers=self.metric_headers,
             )
         except Exception:
@@ -105,7 +107,7 @@ class Hooks:
     # --- one HTTP attempt -------------------------------------------------------------------------------
 
     def attempt_sync(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        started = _start_attempt(kwargs, self.telemetry)
+        started = _start_attempt(args, kwargs, self.telemetry, self.config.propagate)
         if started is None:
             return wrapped(*args, **kwargs)
         call, attempt, token = started
@@ -125,7 +127,7 @@ class Hooks:
         return result
 
     async def attempt_async(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        started = _start_attempt(kwargs, self.telemetry)
+        started = _start_attempt(args, kwargs, self.telemetry, self.config.propagate)
         if started is None:
             return await wrapped(*args, **kwargs)
         call, attempt, token = started
@@ -210,17 +212,32 @@ def _returned(call: Call, result: Any) -> None:
         call.forget_response()
 
 
-def _start_attempt(kwargs: Mapping[str, Any], telemetry: Telemetry) -> tuple[Call, Any, Token[Context]] | None:
+def _start_attempt(
+    args: tuple[Any, ...], kwargs: Mapping[str, Any], telemetry: Telemetry, propagate: bool
+) -> tuple[Call, Any, Token[Context]] | None:
     call = _current_call.get()
     if call is None or call.telemetry is not telemetry:  # a call of other hooks: see `Hooks`
         return None
     try:
         attempt = call.start_attempt(_sdk.retries_taken(kwargs))
+        if propagate and call.span is not None and not call.native:  # the SDK sends its native span's itself
+            _send_trace_context(call.span_ctx, args, kwargs)
         token = otel_context.attach(attempt.ctx)  # inside the attempt span (its context suppresses httpx spans)
         return call, attempt, token
     except Exception:
         internal_error("starting an attempt")
         return None
+
+
+def _send_trace_context(ctx: Context | None, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    """Our call span's trace context on this attempt's request (`_propagation`); a failure costs only that."""
+    try:
+        options = _sdk.attempt_options(args, kwargs)
+        headers = _propagation.trace_headers(ctx) if ctx is not None else None
+        if options is not None and headers:
+            _sdk.set_request_headers(options, headers)
+    except Exception:
+        internal_error("sending the trace context")
 
 
 def _attempt_raised(call: Call, attempt: Any, exc: BaseException) -> None:

@@ -44,8 +44,9 @@ if hasattr(os, "register_at_fork"):  # POSIX only
 class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Instruments the `anthropic` SDK: a call span (or the SDK's own), a span per HTTP attempt, and metrics.
 
-    `AnthropicInstrumentor().instrument(tracer_provider=..., meter_provider=..., call_span="auto")`;
-    `opentelemetry-instrument` loads it through the `anthropic_otel` entry point.
+    `AnthropicInstrumentor().instrument(tracer_provider=..., meter_provider=..., logger_provider=...,
+    call_span="auto")` (every option: docs/configuration.md); `opentelemetry-instrument` loads it through the
+    `anthropic_otel` entry point.
     """
 
     _hooks: Hooks | None = None
@@ -71,7 +72,12 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         # them off first, so nothing is wrapped twice and nothing placed is forgotten.
         self._remove_hooks()
         try:
-            telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+            telemetry = Telemetry(
+                kwargs.get("tracer_provider"),
+                kwargs.get("meter_provider"),
+                kwargs.get("logger_provider"),
+                events=config.content_in_event,
+            )
             hooks = Hooks(telemetry, config)
         except Exception:
             logger.warning("anthropic-otel: could not set up telemetry; instrumentation is off", exc_info=True)

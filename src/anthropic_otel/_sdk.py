@@ -224,6 +224,28 @@ def retries_taken(kwargs: Mapping[str, Any]) -> int:
     return retries if isinstance(retries, int) else 0
 
 
+def attempt_options(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> RequestOptions | None:
+    """The options of an `_attempt_request(options, *, stream, retries_taken)` call."""
+    if "options" in kwargs:
+        return kwargs["options"]  # type: ignore[no-any-return]
+    return args[0] if args else None
+
+
+def set_request_headers(options: object, headers: Mapping[str, str]) -> None:
+    """Send `headers` with this attempt, in place of any of the same name (in any case) the call had.
+
+    The SDK builds the request's headers from `options.headers` (over the client's), before it signs them (Bedrock):
+    what we set is covered by the signature like any header of the call. The options of an attempt are a shallow copy
+    of the call's, so its `headers` mapping may be the application's `extra_headers`: replaced, never changed."""
+    current = getattr(options, "headers", None)
+    merged: dict[str, Any] = dict(headers)
+    if current and isinstance(current, Mapping):  # `NotGiven` (no headers of the call's own) is false
+        names = {name.lower() for name in headers}
+        merged = {k: v for k, v in current.items() if not (isinstance(k, str) and k.lower() in names)}
+        merged.update(headers)
+    options.headers = merged  # type: ignore[attr-defined]
+
+
 def attempt_response(result: object) -> HttpResponse:
     """The response of what `_attempt_request` returned: `(response, options)`."""
     return result[0] if isinstance(result, tuple) else result  # type: ignore[return-value]

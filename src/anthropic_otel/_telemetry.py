@@ -16,6 +16,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from . import _catalog as cat
+from . import _content
 from ._version import __version__
 
 SCOPE = "anthropic_otel"
@@ -25,7 +26,16 @@ SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
 class Telemetry:
     """Everything the hooks emit through. One instance per `instrument()` call."""
 
-    def __init__(self, tracer_provider: trace.TracerProvider | None, meter_provider: metrics.MeterProvider | None):
+    def __init__(
+        self,
+        tracer_provider: trace.TracerProvider | None,
+        meter_provider: metrics.MeterProvider | None,
+        logger_provider: Any = None,
+        *,
+        events: bool = False,
+    ):
+        # The logger only when the content mode emits events: most set-ups have no logger provider to pay for.
+        self.event_logger = _content.event_logger(logger_provider, SCOPE, SCHEMA_URL) if events else None
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL)
         meter = metrics.get_meter(SCOPE, __version__, meter_provider, schema_url=SCHEMA_URL)
         self.duration = _histogram(meter, cat.OPERATION_DURATION)
@@ -37,7 +47,11 @@ class Telemetry:
         # Rate-limit headroom: the last header value per series, reported when the reader collects. Eight
         # synchronous gauge points per attempt cost more than the rest of an attempt's telemetry together.
         self.ratelimits = _ratelimit_gauges(meter)
-        self.is_noop = isinstance(self.tracer, trace.NoOpTracer) and isinstance(meter, metrics.NoOpMeter)
+        self.is_noop = (
+            isinstance(self.tracer, trace.NoOpTracer)
+            and isinstance(meter, metrics.NoOpMeter)
+            and self.event_logger is None
+        )
 
 
 # (provider, model, server address, kind): the attributes of one rate-limit series.

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import random
-import socket
+import sys
 import tempfile
 import threading
 import time
@@ -29,15 +30,49 @@ MODELS = ("claude-sonnet-5-5", "claude-haiku-5-5")
 PROMPTS = ("Summarise the incident timeline.", "Draft a status page update.", "Classify this support ticket.")
 
 
-def _free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(sock.getsockname()[1])
-    raise RuntimeError("no free port on 127.0.0.1")
+DEFAULT_PORT = 9464  # the OpenTelemetry Prometheus exporter's usual port
+PROG = "anthropic-otel demo"
+# What the demo imports beyond the instrumentation's own dependencies: (module, distribution), all in the extra.
+REQUIREMENTS = (
+    ("anthropic", "anthropic"),
+    ("opentelemetry.sdk", "opentelemetry-sdk"),
+    ("opentelemetry.exporter.prometheus", "opentelemetry-exporter-prometheus"),
+    ("prometheus_client", "prometheus-client"),
+)
+INSTALL_HINT = "pip install 'anthropic-otel[demo]'"
+
+
+class DemoError(Exception):
+    """A reason the demo cannot run, for one line on stderr (exit status 2)."""
+
+
+def missing_requirements() -> list[str]:
+    """The distributions of `REQUIREMENTS` whose module cannot be found."""
+    missing = []
+    for module, distribution in REQUIREMENTS:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # a parent package is missing
+            found = False
+        if not found:
+            missing.append(distribution)
+    return missing
+
+
+def _metrics_server(port: int | None) -> tuple[Any, threading.Thread]:
+    """The Prometheus endpoint on 127.0.0.1: on `port` if one was asked for (or refused), else on the usual port,
+    or any free one when that is taken."""
+    from prometheus_client import start_http_server
+
+    try:
+        return start_http_server(DEFAULT_PORT if port is None else port, addr="127.0.0.1")  # type: ignore[no-any-return]
+    except OSError as exc:
+        if port is not None:
+            raise DemoError(
+                f"cannot serve metrics on 127.0.0.1:{port}: {exc.strerror or exc}; "
+                "choose another --port (0 picks a free one)"
+            ) from None
+    return start_http_server(0, addr="127.0.0.1")  # type: ignore[no-any-return]
 
 
 def _by(points: Iterable[tuple[dict[str, Any], Any]], *keys: str) -> Counter[tuple[Any, ...]]:
@@ -222,11 +257,14 @@ def summary(reader: Any, spans: list[Any]) -> str:
             if etype in seen or "anthropic.request.id" not in attrs:
                 continue
             seen.add(etype)
-            lines.append(f"  {attrs['anthropic.request.id']}  {etype} (HTTP {attrs.get('http.response.status_code')})")
+            status = attrs.get("http.response.status_code")
+            response = f"HTTP {status}" if status is not None else "no HTTP response"
+            lines.append(f"  {attrs['anthropic.request.id']}  {etype} ({response})")
     return "\n".join(lines)
 
 
-def run(seconds: float, port: int, scenario: str, seed: int) -> int:
+def run(seconds: float, port: int | None, scenario: str, seed: int) -> int:
+    """The demo; `port`: the metrics endpoint's, None for the usual one (or any free one if it is taken)."""
     from opentelemetry import trace
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from opentelemetry.sdk.metrics import MeterProvider
@@ -235,10 +273,18 @@ def run(seconds: float, port: int, scenario: str, seed: int) -> int:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-    from prometheus_client import start_http_server
 
     from anthropic_otel import AnthropicInstrumentor
-    from anthropic_otel.testing import Simulator
+    from anthropic_otel.testing import ScenarioError, Simulator
+
+    # What the user gave is checked before anything starts.
+    try:
+        simulator = Simulator(scenario, seed=seed)
+    except ScenarioError as exc:
+        raise DemoError(f"--scenario: {exc}") from None
+    server, server_thread = _metrics_server(port)
+    taken = f"  ({DEFAULT_PORT} is in use)" if port is None and server.server_port != DEFAULT_PORT else ""
+    port = int(server.server_port)
 
     resource = Resource.create({"service.name": "anthropic-otel-demo"})
     spans = InMemorySpanExporter()
@@ -247,14 +293,12 @@ def run(seconds: float, port: int, scenario: str, seed: int) -> int:
     trace.set_tracer_provider(tracer_provider)
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(resource=resource, metric_readers=[reader, PrometheusMetricReader()])
-    port = _free_port(port)
-    server, server_thread = start_http_server(port, addr="127.0.0.1")
     AnthropicInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
 
     with contextlib.ExitStack() as stack:
-        sim = stack.enter_context(Simulator(scenario, seed=seed))
+        sim = stack.enter_context(simulator)
         print(f"simulator     {sim.base_url}  scenario {scenario}")
-        print(f"metrics       http://127.0.0.1:{port}/metrics  (Prometheus format)")
+        print(f"metrics       http://127.0.0.1:{port}/metrics  (Prometheus format){taken}")
         prometheus = _start_prometheus(stack, port)
         print(f"workload      3 sync threads + 4 asyncio tasks, {seconds:.0f} s, sync/async, streaming and not\n")
         work = Workload(sim.base_url, seconds, seed)
@@ -287,10 +331,11 @@ def _start_prometheus(stack: contextlib.ExitStack, metrics_port: int) -> Any:
     if not prom.prometheus_available():
         print(f"alerts        {prom.INSTALL_HINT}")
         return None
-    from anthropic_otel.grafana.config import demo_config
-    from anthropic_otel.grafana.rules import write_rules
-
     try:
+        # The rule generator may need the grafana extra: without it, the demo runs without alerts.
+        from anthropic_otel.grafana.config import demo_config
+        from anthropic_otel.grafana.rules import write_rules
+
         rules_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="anthropic-otel-demo-rules-")))
         write_rules(rules_dir, demo_config())
         server = stack.enter_context(prom.run_prometheus(rules_dir, f"127.0.0.1:{metrics_port}"))
@@ -323,10 +368,26 @@ def _report_alerts(server: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="anthropic-otel demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of workload (default 20)")
-    parser.add_argument("--port", type=int, default=9464, help="Prometheus endpoint port on 127.0.0.1")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"Prometheus endpoint port on 127.0.0.1 (default {DEFAULT_PORT}, or a free one if it is taken; "
+        "a port given here is used or the demo stops; 0 picks a free one)",
+    )
     parser.add_argument("--scenario", default=DEFAULT_MIX, help="simulator scenario (default: a realistic mix)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    return run(args.duration, args.port, args.scenario, args.seed)
+    missing = missing_requirements()
+    if missing:
+        print(f"{PROG}: needs {', '.join(missing)}, from the demo extra: {INSTALL_HINT}", file=sys.stderr)
+        return 2
+    if args.port is not None and not 0 <= args.port <= 65535:
+        parser.error(f"--port {args.port} is not a port (0 to 65535)")
+    try:
+        return run(args.duration, args.port, args.scenario, args.seed)
+    except DemoError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
