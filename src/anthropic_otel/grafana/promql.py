@@ -17,6 +17,10 @@ JOB = "job"
 INSTANCE = "instance"
 LE = "le"
 OTEL_SCOPE_PREFIX = "otel_scope_"
+# The instrumentation scope label the Prometheus exporter adds, and our scope's name: metric names such as
+# gen_ai.client.token.usage are shared with other GenAI instrumentations, so queries on them select ours.
+SCOPE_LABEL = "otel_scope_name"
+SCOPE = "anthropic_otel"
 
 
 def label(key: str) -> str:
@@ -80,7 +84,8 @@ def selector(base: str, matchers: Iterable[M | str]) -> str:
 
 
 def by(labels: Iterable[str]) -> str:
-    return "by (" + ", ".join(labels) + ")"
+    """`by (a, b)`, each label once: a group-by label may also be one an alert adds (the model)."""
+    return "by (" + ", ".join(dict.fromkeys(labels)) + ")"
 
 
 def rate_sum(

@@ -7,7 +7,7 @@ from ... import _catalog as c
 from ..config import Config
 from ..promql import KIND, MODEL, PROVIDER, number
 from ..recording import HEADROOM, attempts, overloaded_ratio, rate_limited_ratio
-from .cases import Case, Expect, attempt, gauge
+from .cases import Case, Expect, Series, above, attempt, below, gauge, roomy, split
 from .common import RATIO_ALERTS_GROUP, VALUE_PCT, labelled, pct, who
 from .model import Alert, Rule, Rules, Runbook
 
@@ -43,12 +43,22 @@ def _overloaded_runbook(cfg: Config) -> Runbook:
 
 
 def _overloaded_cases(cfg: Config, rules: Rules) -> list[Case]:
+    def overloaded(ratio: float) -> list[Series]:
+        bad, total = split(ratio)
+        return [attempt(f"0+{total - bad}x30"), attempt(f"0+{bad}x30", status="529", error_type="overloaded_error")]
+
+    high, low = above(cfg.overload_ratio), below(cfg.overload_ratio)
     return [
         Case(
             "sustained 529s on attempts raise the overload alert, not the rate-limit one",
-            [attempt("0+80x30"), attempt("0+20x30", status="529", error_type="overloaded_error")],
-            [("30m", [Expect(rules.rule("AnthropicOverloaded"), 0.2)], ["AnthropicRateLimited"])],
-        )
+            overloaded(high),
+            [("30m", [Expect(rules.rule("AnthropicOverloaded"), high)], ["AnthropicRateLimited"])],
+        ),
+        Case(
+            f"529s below the threshold ({pct(low)}) stay silent",
+            overloaded(low),
+            [("30m", [], ["AnthropicOverloaded"])],
+        ),
     ]
 
 
@@ -88,12 +98,22 @@ def _rate_limited_runbook(cfg: Config) -> Runbook:
 
 
 def _rate_limited_cases(cfg: Config, rules: Rules) -> list[Case]:
+    def limited(ratio: float) -> list[Series]:
+        bad, total = split(ratio)
+        return [attempt(f"0+{total - bad}x30"), attempt(f"0+{bad}x30", status="429", error_type="rate_limit_error")]
+
+    high, low = above(cfg.rate_limited_ratio), below(cfg.rate_limited_ratio)
     return [
         Case(
             "sustained 429s on attempts raise the rate-limit alert, not the overload one",
-            [attempt("0+90x30"), attempt("0+10x30", status="429", error_type="rate_limit_error")],
-            [("30m", [Expect(rules.rule("AnthropicRateLimited"), 0.1)], ["AnthropicOverloaded"])],
-        )
+            limited(high),
+            [("30m", [Expect(rules.rule("AnthropicRateLimited"), high)], ["AnthropicOverloaded"])],
+        ),
+        Case(
+            f"429s below the threshold ({pct(low)}) stay silent",
+            limited(low),
+            [("30m", [], ["AnthropicRateLimited"])],
+        ),
     ]
 
 
@@ -111,7 +131,7 @@ def _headroom_rules(cfg: Config) -> list[Rule]:
         Rule(
             expr=(
                 f"{HEADROOM} < {number(cfg.headroom_ratio)}\n"
-                f"and on ({', '.join(gpm)})\n"
+                f"and on ({', '.join(dict.fromkeys(gpm))})\n"
                 # The gauges keep their last value after traffic stops: only alert while calls are being made.
                 f"{attempts(cfg, cfg.headroom_for, gpm)} > 0"
             ),
@@ -142,7 +162,7 @@ def _headroom_cases(cfg: Config, rules: Rules) -> list[Case]:
     headroom_series = [
         gauge(c.RATELIMIT_REMAINING, f"{number(10000 * low)}+0x20", "tokens"),
         gauge(c.RATELIMIT_LIMIT, "10000+0x20", "tokens"),
-        gauge(c.RATELIMIT_REMAINING, "900+0x20", "requests"),
+        gauge(c.RATELIMIT_REMAINING, f"{number(1000 * roomy(cfg.headroom_ratio))}+0x20", "requests"),
         gauge(c.RATELIMIT_LIMIT, "1000+0x20", "requests"),
     ]
     return [

@@ -10,7 +10,7 @@ from ..burn import both_windows_above, human_duration, paging_windows
 from ..config import Config, duration_seconds
 from ..promql import number
 from ..recording import server_failures_ratio, slow_calls_ratio, slow_first_chunk_ratio
-from .cases import Case, Expect, call, histogram
+from .cases import Case, Expect, above, call, histogram, split
 from .common import SLO_BURN_GROUP, TRACES, VALUE_PCT, pct, who
 from .model import Alert, Rule, Rules, Runbook
 
@@ -61,57 +61,90 @@ def _availability_runbook(cfg: Config) -> Runbook:
     )
 
 
+def _window_ratio(window: str, bad_minutes: float, minutes: float, ratio: float) -> float:
+    """The failure ratio a window ending at the last sample sees when the last `bad_minutes` of `minutes` of
+    traffic failed at `ratio` and the rest did not (the window cannot reach before the first sample)."""
+    span = min(duration_seconds(window) / 60, minutes)
+    return ratio * min(span, bad_minutes) / span
+
+
 def _availability_cases(cfg: Config, rules: Rules) -> list[Case]:
-    # 3 hours of traffic; counters start at 0 so that every window's rate is exact (no extrapolation) and the
-    # expected percentages are round.
+    # 3 hours of traffic; counters start at 0 so that every window's rate is exact (no extrapolation), and the
+    # failure ratios are derived from the burn thresholds so the cases hold for any SLO and windows.
     burn = [rules.rule("AnthropicErrorBudgetBurn", f"{w.long}/{w.short}") for w in cfg.burn_windows]
-    fastest = max(w.factor for w in cfg.burn_windows)
+    budget = cfg.error_budget
+    limits = [w.factor * budget for w in cfg.burn_windows]
+    fastest = max(limits)
 
     def burning(ratio: float) -> list[Expect]:
-        pairs = zip(cfg.burn_windows, burn, strict=True)
-        return [Expect(rule, ratio) for w, rule in pairs if ratio > w.factor * cfg.error_budget]
+        pairs = zip(limits, burn, strict=True)
+        return [Expect(rule, ratio) for limit, rule in pairs if ratio > limit]
 
     # Server-side failures of every kind: 529, a stream that failed after its 200, no response at all.
-    bad = round(60 * 0.1)
-    ok = 60 - bad
+    everywhere = above(fastest)
+    bad, total = split(everywhere)
+    if bad < 3:
+        bad, total = 10 * bad, 10 * total
     each = bad // 3
+    retried = (bad - each) / total  # 529s and connection errors count as exhausted retries; mid-stream ones not
+    exhausted = [Expect(rules.rule("AnthropicRetriesExhausted"), retried)] if retried > cfg.exhausted_ratio else []
     out = [
         Case(
-            f"{pct(0.1)} server-side failures (529, mid-stream overload, connection errors) burn every window",
+            f"{pct(everywhere)} server-side failures (529, mid-stream overload, connection errors) burn every window",
             [
-                call(f"0+{ok}x180"),
+                call(f"0+{total - bad}x180"),
                 call(f"0+{each}x180", outcome="failed", status="529", error_type="overloaded_error"),
                 call(f"0+{each}x180", outcome="failed", status="200", error_type="overloaded_error", stream="true"),
                 call(f"0+{bad - 2 * each}x180", outcome="failed", status="", error_type="connection_error"),
             ],
-            [
-                ("180m", [*burning(0.1), Expect(rules.rule("AnthropicRetriesExhausted"), (bad - each) / 60)], []),
-            ],
+            [("180m", [*burning(everywhere), *exhausted], [])],
         )
     ]
     # Between two burn thresholds: 1.5x a slower window's threshold fires it (and the slower ones), not faster.
-    for w in cfg.burn_windows:
-        r = round(1.5 * w.factor * cfg.error_budget, 6)
-        if w.factor == fastest or r > fastest * cfg.error_budget:
+    for limit in limits:
+        r = float(f"{1.5 * limit:.3g}")
+        if limit == fastest or r > fastest or any(0.8 < r / other < 1.25 for other in limits):
             continue
-        bad = round(10000 * r)
+        bad, total = split(r)
         out.append(
             Case(
                 f"{pct(r)} of calls failing with 500 api_error fires only the windows whose threshold it exceeds",
                 [
-                    call(f"0+{10000 - bad}x180"),
+                    call(f"0+{total - bad}x180"),
                     call(f"0+{bad}x180", outcome="failed", status="500", error_type="api_error"),
                 ],
                 [("180m", burning(r), [])],
             )
         )
-    out.append(
-        Case(
-            "a 5-minute spike of 529s does not page: the long window disagrees",
-            [call("0+60x180"), call("0+0x175 30+30x4", outcome="failed", status="529", error_type="overloaded_error")],
-            [("180m", [], ["AnthropicErrorBudgetBurn"])],
-        )
+    # A spike as long as the fastest pair's short window, at twice its threshold: the short window alone would
+    # page, the long one disagrees. Only where the settings keep every pair silent with a margin.
+    quick = next(w for w, limit in zip(cfg.burn_windows, limits, strict=True) if limit == fastest)
+    spike_minutes = max(1, round(duration_seconds(quick.short) / 60))
+    spike = above(fastest)
+    # Before the spike every ratio is 0, so a pair whose `for` outlasts the spike cannot be firing yet.
+    quiet = all(
+        duration_seconds(w.for_) > 60 * spike_minutes
+        or min(_window_ratio(w.long, spike_minutes, 180, spike), _window_ratio(w.short, spike_minutes, 180, spike))
+        < limit / 1.2
+        for w, limit in zip(cfg.burn_windows, limits, strict=True)
     )
+    if quiet and spike_minutes < 180:
+        bad, total = split(spike)
+        out.append(
+            Case(
+                f"a {spike_minutes}-minute spike of 529s does not page: the long window disagrees",
+                [
+                    call(f"0+{total - bad}x180"),
+                    call(
+                        f"0+0x{180 - spike_minutes} {bad}+{bad}x{spike_minutes - 1}",
+                        outcome="failed",
+                        status="529",
+                        error_type="overloaded_error",
+                    ),
+                ],
+                [("180m", [], ["AnthropicErrorBudgetBurn"])],
+            )
+        )
     return out
 
 
@@ -171,18 +204,35 @@ def _duration_runbook(cfg: Config) -> Runbook:
 
 
 def _latency_cases(cfg: Config, rules: Rules) -> list[Case]:
-    """Proves both latency alerts at once: their SLIs read different histograms."""
+    """Proves both latency alerts at once: their SLIs read different histograms. The slow shares exceed the
+    fastest paging threshold of each objective."""
+    fastest = max(w.factor for w in paging_windows(cfg))
+    slow = above(fastest * (1 - cfg.latency_objective))
+    slow_first = above(fastest * (1 - cfg.ttft_objective))
+    slow_calls, calls_total = split(slow)
+    slow_chunks, chunks_total = split(slow_first)
     firing: list[Expect] = []
     for w in paging_windows(cfg):
         variant = f"{w.long}/{w.short}"
-        firing.append(Expect(rules.rule("AnthropicLatencyBudgetBurn", variant), 1 - 42 / 60))
-        firing.append(Expect(rules.rule("AnthropicTimeToFirstChunkBudgetBurn", variant), 1 - 50 / 60))
+        firing.append(Expect(rules.rule("AnthropicLatencyBudgetBurn", variant), slow))
+        firing.append(Expect(rules.rule("AnthropicTimeToFirstChunkBudgetBurn", variant), slow_first))
     return [
         Case(
-            "30% of calls over the latency threshold and 1 in 6 first chunks over the TTFT threshold",
+            f"{pct(slow)} of calls over the latency threshold and {pct(slow_first)} of first chunks over the TTFT "
+            "threshold",
             [
-                *histogram(c.OPERATION_DURATION, cfg.latency_threshold, "0+42x180", "0+60x180"),
-                *histogram(c.TIME_TO_FIRST_CHUNK, cfg.ttft_threshold, "0+50x180", "0+60x180"),
+                *histogram(
+                    c.OPERATION_DURATION,
+                    cfg.latency_threshold,
+                    f"0+{calls_total - slow_calls}x180",
+                    f"0+{calls_total}x180",
+                ),
+                *histogram(
+                    c.TIME_TO_FIRST_CHUNK,
+                    cfg.ttft_threshold,
+                    f"0+{chunks_total - slow_chunks}x180",
+                    f"0+{chunks_total}x180",
+                ),
             ],
             [("180m", firing, [])],
         )
