@@ -34,9 +34,7 @@ _RULE_METRICS = (
     catalog.RATELIMIT_REMAINING,
     catalog.RATELIMIT_LIMIT,
 )
-_GROUPABLE = tuple(
-    sorted(_label(k) for k in set.intersection(*(set(m.attributes) for m in _RULE_METRICS)))
-)
+_GROUPABLE = tuple(sorted(_label(k) for k in set.intersection(*(set(m.attributes) for m in _RULE_METRICS))))
 _PER_CALL_LABELS = frozenset(_label(k) for m in catalog.METRICS for k in m.attributes) - set(_GROUPABLE)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..config import Config
 from ..promql import MODEL, PROVIDER, number
 from ..recording import client_failures_ratio, exhausted_ratio, truncated_ratio
-from .cases import MODEL_B, Case, Expect, Series, above, below, call, split
+from .cases import MODEL_B, Case, Expect, Series, above, below, call, settle_minutes, split
 from .common import RATIO_ALERTS_GROUP, TRACES, VALUE_PCT, labelled, pct, who
 from .model import Alert, Rule, Rules, Runbook
 
@@ -45,12 +45,14 @@ def _client_error_runbook(cfg: Config) -> Runbook:
 
 
 def _client_error_cases(cfg: Config, rules: Rules) -> list[Case]:
+    minutes = settle_minutes(cfg.client_error_for, at_least=30)
+
     def deploy(ratio: float) -> list[Series]:
         bad, total = split(ratio)
         return [
-            call(f"0+{total - bad}x30"),
-            call(f"0+{bad - bad // 2}x30", outcome="failed", status="400", error_type="invalid_request_error"),
-            call(f"0+{bad // 2}x30", outcome="failed", status="413", error_type="413"),
+            call(f"0+{total - bad}x{minutes}"),
+            call(f"0+{bad - bad // 2}x{minutes}", outcome="failed", status="400", error_type="invalid_request_error"),
+            call(f"0+{bad // 2}x{minutes}", outcome="failed", status="413", error_type="413"),
         ]
 
     high, low = above(cfg.client_error_ratio), below(cfg.client_error_ratio)
@@ -58,12 +60,12 @@ def _client_error_cases(cfg: Config, rules: Rules) -> list[Case]:
         Case(
             "a bad deploy: 400s and a non-JSON 413 fire the client-error alert, not the SLO burn",
             deploy(high),
-            [("30m", [Expect(rules.rule("AnthropicClientErrorSpike"), high)], ["AnthropicErrorBudgetBurn"])],
+            [(f"{minutes}m", [Expect(rules.rule("AnthropicClientErrorSpike"), high)], ["AnthropicErrorBudgetBurn"])],
         ),
         Case(
             f"client errors below the threshold ({pct(low)}) stay silent",
             deploy(low),
-            [("30m", [], ["AnthropicClientErrorSpike"])],
+            [(f"{minutes}m", [], ["AnthropicClientErrorSpike"])],
         ),
     ]
 
@@ -105,11 +107,13 @@ def _exhausted_runbook(cfg: Config) -> Runbook:
 
 
 def _exhausted_cases(cfg: Config, rules: Rules) -> list[Case]:
+    minutes = settle_minutes(cfg.exhausted_for, at_least=30)
+
     def failing(ratio: float) -> list[Series]:
         bad, total = split(ratio)
         return [
-            call(f"0+{total - bad}x30"),
-            call(f"0+{bad}x30", outcome="failed", status="429", error_type="rate_limit_error"),
+            call(f"0+{total - bad}x{minutes}"),
+            call(f"0+{bad}x{minutes}", outcome="failed", status="429", error_type="rate_limit_error"),
         ]
 
     high, low = above(cfg.exhausted_ratio), below(cfg.exhausted_ratio)
@@ -117,12 +121,12 @@ def _exhausted_cases(cfg: Config, rules: Rules) -> list[Case]:
         Case(
             "calls that still fail with 429 after their retries: retries exhausted, not an SLO burn",
             failing(high),
-            [("30m", [Expect(rules.rule("AnthropicRetriesExhausted"), high)], ["AnthropicErrorBudgetBurn"])],
+            [(f"{minutes}m", [Expect(rules.rule("AnthropicRetriesExhausted"), high)], ["AnthropicErrorBudgetBurn"])],
         ),
         Case(
             f"calls failing after their retries below the threshold ({pct(low)}) stay silent",
             failing(low),
-            [("30m", [], ["AnthropicRetriesExhausted"])],
+            [(f"{minutes}m", [], ["AnthropicRetriesExhausted"])],
         ),
     ]
 
@@ -164,12 +168,14 @@ def _truncation_runbook(cfg: Config) -> Runbook:
 
 
 def _truncation_cases(cfg: Config, rules: Rules) -> list[Case]:
+    minutes = settle_minutes(cfg.truncation_for, at_least=60)
+
     def cut(ratio: float) -> list[Series]:
         bad, total = split(ratio)
         return [
-            call(f"0+{bad}x60", stop="max_tokens"),
-            call(f"0+{total - bad}x60", stop="end_turn"),
-            call(f"0+{total}x60", stop="end_turn", model=MODEL_B),
+            call(f"0+{bad}x{minutes}", stop="max_tokens"),
+            call(f"0+{total - bad}x{minutes}", stop="end_turn"),
+            call(f"0+{total}x{minutes}", stop="end_turn", model=MODEL_B),
         ]
 
     high, low = above(cfg.truncation_ratio), below(cfg.truncation_ratio)
@@ -177,12 +183,12 @@ def _truncation_cases(cfg: Config, rules: Rules) -> list[Case]:
         Case(
             "one model's answers are cut at max_tokens: warn for that model only",
             cut(high),
-            [("60m", [Expect(rules.rule("AnthropicHighTruncation"), high)], [])],
+            [(f"{minutes}m", [Expect(rules.rule("AnthropicHighTruncation"), high)], [])],
         ),
         Case(
             f"answers cut short below the threshold ({pct(low)}) stay silent",
             cut(low),
-            [("60m", [], ["AnthropicHighTruncation"])],
+            [(f"{minutes}m", [], ["AnthropicHighTruncation"])],
         ),
     ]
 

@@ -7,7 +7,7 @@ from ... import _catalog as c
 from ..config import Config
 from ..promql import KIND, MODEL, PROVIDER, number
 from ..recording import HEADROOM, attempts, overloaded_ratio, rate_limited_ratio
-from .cases import Case, Expect, Series, above, attempt, below, gauge, roomy, split
+from .cases import Case, Expect, Series, above, attempt, below, gauge, roomy, settle_minutes, split
 from .common import RATIO_ALERTS_GROUP, VALUE_PCT, labelled, pct, who
 from .model import Alert, Rule, Rules, Runbook
 
@@ -43,21 +43,26 @@ def _overloaded_runbook(cfg: Config) -> Runbook:
 
 
 def _overloaded_cases(cfg: Config, rules: Rules) -> list[Case]:
+    minutes = settle_minutes(cfg.overload_for, at_least=30)
+
     def overloaded(ratio: float) -> list[Series]:
         bad, total = split(ratio)
-        return [attempt(f"0+{total - bad}x30"), attempt(f"0+{bad}x30", status="529", error_type="overloaded_error")]
+        return [
+            attempt(f"0+{total - bad}x{minutes}"),
+            attempt(f"0+{bad}x{minutes}", status="529", error_type="overloaded_error"),
+        ]
 
     high, low = above(cfg.overload_ratio), below(cfg.overload_ratio)
     return [
         Case(
             "sustained 529s on attempts raise the overload alert, not the rate-limit one",
             overloaded(high),
-            [("30m", [Expect(rules.rule("AnthropicOverloaded"), high)], ["AnthropicRateLimited"])],
+            [(f"{minutes}m", [Expect(rules.rule("AnthropicOverloaded"), high)], ["AnthropicRateLimited"])],
         ),
         Case(
             f"529s below the threshold ({pct(low)}) stay silent",
             overloaded(low),
-            [("30m", [], ["AnthropicOverloaded"])],
+            [(f"{minutes}m", [], ["AnthropicOverloaded"])],
         ),
     ]
 
@@ -98,21 +103,26 @@ def _rate_limited_runbook(cfg: Config) -> Runbook:
 
 
 def _rate_limited_cases(cfg: Config, rules: Rules) -> list[Case]:
+    minutes = settle_minutes(cfg.rate_limited_for, at_least=30)
+
     def limited(ratio: float) -> list[Series]:
         bad, total = split(ratio)
-        return [attempt(f"0+{total - bad}x30"), attempt(f"0+{bad}x30", status="429", error_type="rate_limit_error")]
+        return [
+            attempt(f"0+{total - bad}x{minutes}"),
+            attempt(f"0+{bad}x{minutes}", status="429", error_type="rate_limit_error"),
+        ]
 
     high, low = above(cfg.rate_limited_ratio), below(cfg.rate_limited_ratio)
     return [
         Case(
             "sustained 429s on attempts raise the rate-limit alert, not the overload one",
             limited(high),
-            [("30m", [Expect(rules.rule("AnthropicRateLimited"), high)], ["AnthropicOverloaded"])],
+            [(f"{minutes}m", [Expect(rules.rule("AnthropicRateLimited"), high)], ["AnthropicOverloaded"])],
         ),
         Case(
             f"429s below the threshold ({pct(low)}) stay silent",
             limited(low),
-            [("30m", [], ["AnthropicRateLimited"])],
+            [(f"{minutes}m", [], ["AnthropicRateLimited"])],
         ),
     ]
 
@@ -158,23 +168,24 @@ def _headroom_runbook(cfg: Config) -> Runbook:
 
 
 def _headroom_cases(cfg: Config, rules: Rules) -> list[Case]:
+    minutes = settle_minutes(cfg.headroom_for, at_least=20)
     low = cfg.headroom_ratio / 2
     headroom_series = [
-        gauge(c.RATELIMIT_REMAINING, f"{number(10000 * low)}+0x20", "tokens"),
-        gauge(c.RATELIMIT_LIMIT, "10000+0x20", "tokens"),
-        gauge(c.RATELIMIT_REMAINING, f"{number(1000 * roomy(cfg.headroom_ratio))}+0x20", "requests"),
-        gauge(c.RATELIMIT_LIMIT, "1000+0x20", "requests"),
+        gauge(c.RATELIMIT_REMAINING, f"{number(10000 * low)}+0x{minutes}", "tokens"),
+        gauge(c.RATELIMIT_LIMIT, f"10000+0x{minutes}", "tokens"),
+        gauge(c.RATELIMIT_REMAINING, f"{number(1000 * roomy(cfg.headroom_ratio))}+0x{minutes}", "requests"),
+        gauge(c.RATELIMIT_LIMIT, f"1000+0x{minutes}", "requests"),
     ]
     return [
         Case(
             "little token headroom left while calls are made: warn before the 429s (requests still have room)",
-            [*headroom_series, attempt("0+60x20")],
-            [("20m", [Expect(rules.rule("AnthropicRateLimitHeadroomLow"), low, {KIND: "tokens"})], [])],
+            [*headroom_series, attempt(f"0+60x{minutes}")],
+            [(f"{minutes}m", [Expect(rules.rule("AnthropicRateLimitHeadroomLow"), low, {KIND: "tokens"})], [])],
         ),
         Case(
             "a low headroom gauge left over from traffic that stopped does not alert",
-            [*headroom_series, attempt("600+0x20")],
-            [("20m", [], ["AnthropicRateLimitHeadroomLow"])],
+            [*headroom_series, attempt(f"600+0x{minutes}")],
+            [(f"{minutes}m", [], ["AnthropicRateLimitHeadroomLow"])],
         ),
     ]
 

@@ -8,11 +8,12 @@ from rendering the rule's own templates.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ... import _catalog as c
-from ..config import Config, selector_labels
+from ..config import Config, duration_seconds, selector_labels
 from ..promql import INSTANCE, JOB, SCOPE, SCOPE_LABEL, label, number, quote, series
 from .model import AlertRule
 
@@ -160,9 +161,7 @@ def below(threshold: float) -> float:
 def split(ratio: float) -> tuple[int, int]:
     """`(bad, total)` per minute with `bad / total == ratio`: a power-of-ten total large enough for small ratios."""
     total = 100
-    while total < 10**12 and (
-        abs(round(ratio * total) - ratio * total) > 1e-6 or round(ratio * total) == 0 < ratio
-    ):
+    while total < 10**12 and (abs(round(ratio * total) - ratio * total) > 1e-6 or round(ratio * total) == 0 < ratio):
         total *= 10
     return round(ratio * total), total
 
@@ -170,3 +169,11 @@ def split(ratio: float) -> tuple[int, int]:
 def roomy(headroom_ratio: float) -> float:
     """A rate-limit headroom that does not alert: 90% left, or half-way from the threshold to a full window."""
     return 0.9 if headroom_ratio < 0.8 else (1 + headroom_ratio) / 2
+
+
+def settle_minutes(*durations: str, at_least: int) -> int:
+    """How long a case's traffic runs before it is evaluated: past the alert's `for` (so it has fired, not
+    merely pending; the cases' ratios hold from the first minute), and at least `at_least` minutes (what the
+    default settings use)."""
+    needed = sum(duration_seconds(d) for d in durations) / 60
+    return max(at_least, math.ceil(needed) + 5)

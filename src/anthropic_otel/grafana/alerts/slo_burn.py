@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ... import _catalog as c
-from ..burn import both_windows_above, human_duration, paging_windows
+from ..burn import both_windows_above, paging_windows
 from ..config import Config, duration_seconds
 from ..promql import number
 from ..recording import server_failures_ratio, slow_calls_ratio, slow_first_chunk_ratio
-from .cases import Case, Expect, above, call, histogram, split
+from ..templating import derived
+from .cases import Case, Expect, above, call, histogram, settle_minutes, split
 from .common import SLO_BURN_GROUP, TRACES, VALUE_PCT, pct, who
 from .model import Alert, Rule, Rules, Runbook
 
@@ -19,19 +20,23 @@ from .model import Alert, Rule, Rules, Runbook
 
 def _availability_rules(cfg: Config) -> list[Rule]:
     budget = cfg.error_budget
-    period = duration_seconds(cfg.slo_period)
+    days = duration_seconds(cfg.slo_period) / 86400
+    # The value is the long window's failure ratio; the burn rate and the days the budget lasts are derived
+    # from it, so the text states what was measured, not the threshold.
+    burn = derived(None, budget, "%.3g")
+    lasts = derived(days * budget, None, "%.3g")
     return [
         Rule(
             expr=both_windows_above(server_failures_ratio, w, budget),
             for_=w.for_,
             severity=w.severity,
             summary=f"Claude API calls from {who(cfg)} are burning the {pct(cfg.slo)} availability SLO's "
-            f"error budget at {number(w.factor)}x the sustainable rate",
+            f"error budget at {burn}x the sustainable rate",
             description=(
                 f"{VALUE_PCT} of Claude API calls from {who(cfg)} failed server-side (5xx, overloaded, "
-                f"timeouts, connection errors, errors mid-stream) over the last {w.long}, and the last "
-                f"{w.short} is above {pct(w.factor * budget)} too. The budget is {pct(budget)} of calls; "
-                f"at this rate a {cfg.slo_period} budget lasts {human_duration(period / w.factor)}."
+                f"timeouts, connection errors, errors mid-stream) over the last {w.long}: {burn}x the budget of "
+                f"{pct(budget)} of calls (this alert: above {number(w.factor)}x over {w.long} and {w.short}). "
+                f"At this rate a {cfg.slo_period} budget lasts {lasts} days."
             ),
             keeps=cfg.group_by,
             static_labels=(("long", w.long), ("short", w.short)),
@@ -68,7 +73,14 @@ def _window_ratio(window: str, bad_minutes: float, minutes: float, ratio: float)
     return ratio * min(span, bad_minutes) / span
 
 
+def _minutes(cfg: Config) -> int:
+    """3 hours of traffic, or longer when a pair's `for` needs it to be firing by the end (the ratios are
+    constant from the first minute, so every window's condition holds from then on)."""
+    return max(settle_minutes(w.for_, at_least=180) for w in cfg.burn_windows)
+
+
 def _availability_cases(cfg: Config, rules: Rules) -> list[Case]:
+    minutes = _minutes(cfg)
     # 3 hours of traffic; counters start at 0 so that every window's rate is exact (no extrapolation), and the
     # failure ratios are derived from the burn thresholds so the cases hold for any SLO and windows.
     burn = [rules.rule("AnthropicErrorBudgetBurn", f"{w.long}/{w.short}") for w in cfg.burn_windows]
@@ -87,17 +99,21 @@ def _availability_cases(cfg: Config, rules: Rules) -> list[Case]:
         bad, total = 10 * bad, 10 * total
     each = bad // 3
     retried = (bad - each) / total  # 529s and connection errors count as exhausted retries; mid-stream ones not
-    exhausted = [Expect(rules.rule("AnthropicRetriesExhausted"), retried)] if retried > cfg.exhausted_ratio else []
+    exhausted = []
+    if retried > cfg.exhausted_ratio and duration_seconds(cfg.exhausted_for) < 60 * minutes:
+        exhausted = [Expect(rules.rule("AnthropicRetriesExhausted"), retried)]
     out = [
         Case(
             f"{pct(everywhere)} server-side failures (529, mid-stream overload, connection errors) burn every window",
             [
-                call(f"0+{total - bad}x180"),
-                call(f"0+{each}x180", outcome="failed", status="529", error_type="overloaded_error"),
-                call(f"0+{each}x180", outcome="failed", status="200", error_type="overloaded_error", stream="true"),
-                call(f"0+{bad - 2 * each}x180", outcome="failed", status="", error_type="connection_error"),
+                call(f"0+{total - bad}x{minutes}"),
+                call(f"0+{each}x{minutes}", outcome="failed", status="529", error_type="overloaded_error"),
+                call(
+                    f"0+{each}x{minutes}", outcome="failed", status="200", error_type="overloaded_error", stream="true"
+                ),
+                call(f"0+{bad - 2 * each}x{minutes}", outcome="failed", status="", error_type="connection_error"),
             ],
-            [("180m", [*burning(everywhere), *exhausted], [])],
+            [(f"{minutes}m", [*burning(everywhere), *exhausted], [])],
         )
     ]
     # Between two burn thresholds: 1.5x a slower window's threshold fires it (and the slower ones), not faster.
@@ -110,10 +126,10 @@ def _availability_cases(cfg: Config, rules: Rules) -> list[Case]:
             Case(
                 f"{pct(r)} of calls failing with 500 api_error fires only the windows whose threshold it exceeds",
                 [
-                    call(f"0+{total - bad}x180"),
-                    call(f"0+{bad}x180", outcome="failed", status="500", error_type="api_error"),
+                    call(f"0+{total - bad}x{minutes}"),
+                    call(f"0+{bad}x{minutes}", outcome="failed", status="500", error_type="api_error"),
                 ],
-                [("180m", burning(r), [])],
+                [(f"{minutes}m", burning(r), [])],
             )
         )
     # A spike as long as the fastest pair's short window, at twice its threshold: the short window alone would
@@ -124,25 +140,27 @@ def _availability_cases(cfg: Config, rules: Rules) -> list[Case]:
     # Before the spike every ratio is 0, so a pair whose `for` outlasts the spike cannot be firing yet.
     quiet = all(
         duration_seconds(w.for_) > 60 * spike_minutes
-        or min(_window_ratio(w.long, spike_minutes, 180, spike), _window_ratio(w.short, spike_minutes, 180, spike))
+        or min(
+            _window_ratio(w.long, spike_minutes, minutes, spike), _window_ratio(w.short, spike_minutes, minutes, spike)
+        )
         < limit / 1.2
         for w, limit in zip(cfg.burn_windows, limits, strict=True)
     )
-    if quiet and spike_minutes < 180:
+    if quiet and spike_minutes < minutes:
         bad, total = split(spike)
         out.append(
             Case(
                 f"a {spike_minutes}-minute spike of 529s does not page: the long window disagrees",
                 [
-                    call(f"0+{total - bad}x180"),
+                    call(f"0+{total - bad}x{minutes}"),
                     call(
-                        f"0+0x{180 - spike_minutes} {bad}+{bad}x{spike_minutes - 1}",
+                        f"0+0x{minutes - spike_minutes} {bad}+{bad}x{spike_minutes - 1}",
                         outcome="failed",
                         status="529",
                         error_type="overloaded_error",
                     ),
                 ],
-                [("180m", [], ["AnthropicErrorBudgetBurn"])],
+                [(f"{minutes}m", [], ["AnthropicErrorBudgetBurn"])],
             )
         )
     return out
@@ -169,8 +187,8 @@ def _latency_rules(
             f"{number(threshold_s)}s",
             description=(
                 f"{VALUE_PCT} of {subject} from {who(cfg)} {verb} {number(threshold_s)}s over the last "
-                f"{w.long} (and the last {w.short}). The objective allows {pct(budget)}: its error budget "
-                f"burns at {number(w.factor)}x the sustainable rate."
+                f"{w.long} (and the last {w.short} is above {number(w.factor)}x too). The objective allows "
+                f"{pct(budget)}: its error budget burns at {derived(None, budget, '%.3g')}x the sustainable rate."
             ),
             keeps=cfg.group_by,
             static_labels=(("long", w.long), ("short", w.short)),
@@ -206,6 +224,7 @@ def _duration_runbook(cfg: Config) -> Runbook:
 def _latency_cases(cfg: Config, rules: Rules) -> list[Case]:
     """Proves both latency alerts at once: their SLIs read different histograms. The slow shares exceed the
     fastest paging threshold of each objective."""
+    minutes = _minutes(cfg)
     fastest = max(w.factor for w in paging_windows(cfg))
     slow = above(fastest * (1 - cfg.latency_objective))
     slow_first = above(fastest * (1 - cfg.ttft_objective))
@@ -224,17 +243,17 @@ def _latency_cases(cfg: Config, rules: Rules) -> list[Case]:
                 *histogram(
                     c.OPERATION_DURATION,
                     cfg.latency_threshold,
-                    f"0+{calls_total - slow_calls}x180",
-                    f"0+{calls_total}x180",
+                    f"0+{calls_total - slow_calls}x{minutes}",
+                    f"0+{calls_total}x{minutes}",
                 ),
                 *histogram(
                     c.TIME_TO_FIRST_CHUNK,
                     cfg.ttft_threshold,
-                    f"0+{chunks_total - slow_chunks}x180",
-                    f"0+{chunks_total}x180",
+                    f"0+{chunks_total - slow_chunks}x{minutes}",
+                    f"0+{chunks_total}x{minutes}",
                 ),
             ],
-            [("180m", firing, [])],
+            [(f"{minutes}m", firing, [])],
         )
     ]
 
