@@ -38,8 +38,8 @@ _HIGH_END = [
     "ttft_objective=0.9999",
 ]
 _ENDS = [
-    [*(arg for item in _LOW_END for arg in ("--set", item)), "--latency-threshold", "0.01", "--ttft-threshold", "0.01"],
-    [*(arg for item in _HIGH_END for arg in ("--set", item)), "--latency-threshold", "81.92", "--ttft-threshold", "81.92"],
+    [*(a for item in _LOW_END for a in ("--set", item)), "--latency-threshold", "0.01", "--ttft-threshold", "0.01"],
+    [*(a for item in _HIGH_END for a in ("--set", item)), "--latency-threshold", "81.92", "--ttft-threshold", "81.92"],
     # Long `for` durations and windows: the cases run long enough for the alerts to be firing, not pending.
     ["--set", "overload_for=2h", "--set", "exhausted_for=3h", "--set", "truncation_for=6h", "--set", "headroom_for=1h",
      "--set", "client_error_window=1h", "--set", "any_error_window=1h"],

@@ -33,4 +33,3 @@ def both_windows_above(record: Callable[[str], str], window: BurnWindow, budget:
     """The long window proves the budget is really burning, the short one that it still is."""
     limit = threshold(window, budget)
     return f"{record(window.long)} > {limit}\nand\n{record(window.short)} > {limit}"
-

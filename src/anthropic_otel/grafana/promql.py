@@ -46,6 +46,18 @@ def series(metric: catalog.Metric, suffix: str = "") -> str:
     return metric.prometheus_name + suffix
 
 
+def scope_matchers(metric: catalog.Metric) -> tuple[str, ...]:
+    """Our instrumentation scope, for metrics whose names the GenAI conventions share with other
+    instrumentations (pydantic-ai, the OpenTelemetry GenAI instrumentations record gen_ai.client.* too).
+
+    The label may be absent (an OTLP ingestion path that does not promote scope metadata): such series are kept,
+    as there is nothing to tell them apart by, rather than losing every series of the deployment.
+    """
+    if metric.name.startswith("gen_ai."):
+        return (f'{SCOPE_LABEL}=~"{SCOPE}|"',)
+    return ()
+
+
 def quote(value: str) -> str:
     """A PromQL string literal (JSON escaping is a subset PromQL accepts)."""
     return json.dumps(value)
@@ -106,7 +118,8 @@ def rate_sum(
     """
     name = series(metric, suffix)
     agg = f"sum {by(group)}" if group else "sum"
-    terms = [f"{func}({name}{selector(base, alt)}[{window}])" for alt in alternatives]
+    scope = scope_matchers(metric)
+    terms = [f"{func}({name}{selector(base, (*scope, *alt))}[{window}])" for alt in alternatives]
     if len(terms) == 1:
         return f"{agg} ({terms[0]})"
     inner = "\n  or\n".join(indent(term, 4) for term in terms)
