@@ -106,7 +106,9 @@ class Config:
 
     # Rule-group evaluation interval; None leaves it to the server's global setting.
     rule_interval: str | None = None
-    runbook_url: str = "https://github.com/anthropic-otel/anthropic-otel/blob/main/grafana/runbook.md"
+    # Where your responders open runbook.md (e.g. its page in your wiki or repository). Unset, the rules carry
+    # no runbook_url and each description names its runbook section instead: never a link that may not exist.
+    runbook_url: str | None = None
     dashboard_uid_prefix: str = "anthropic-otel"
     dashboard_title_prefix: str = "Claude API"
     dashboard_tags: tuple[str, ...] = ("anthropic", "claude", "genai")
