@@ -49,6 +49,7 @@ _ISSUE_EXAMPLES = [
     ["--set", "client_error_ratio=0.25", "--set", "exhausted_ratio=0.1"],
     ["--set", "truncation_ratio=0.5", "--set", "headroom_ratio=0.05"],
     ["--slo", "0.999", "--group-by", "job,gen_ai_request_model", "--set", "overload_ratio=0.001"],
+    ["--selector", 'job="checkout"', "--slo", "0.999"],  # docs/grafana.md's Python example
 ]
 CONFIGURATIONS = [*_SLOS, *_GROUPINGS, *_ENDS, *_ISSUE_EXAMPLES]
 
