@@ -18,6 +18,7 @@ from grafana_checks import (
 from anthropic_otel import _catalog as c
 from anthropic_otel.grafana import Config
 from anthropic_otel.grafana import rules as rules_module
+from anthropic_otel.grafana.dashboards.board import MINIMUM_GRAFANA, MINIMUM_SCHEMA_VERSION
 
 RECORDS = list(rules_module.build(Config()).records())
 LATENCY_SERIES = (c.OPERATION_DURATION.prometheus_name, c.TIME_TO_FIRST_CHUNK.prometheus_name)
@@ -166,3 +167,39 @@ def test_tempo_panels_use_catalog_span_attributes(dashboards: dict[str, dict[str
         used = set(re.findall(r"span\.([a-z_.]+)", query))
         assert used <= known, used - known
         assert c.ANTHROPIC_REQUEST_ID in used
+
+
+def test_dashboards_are_written_for_the_stated_minimum_grafana(dashboards: dict[str, dict[str, Any]]) -> None:
+    """Schema 39 (Grafana 11.0) and no field of a newer schema: newer Grafana versions migrate forward on load,
+    older ones would not read fields they do not know. The description states the version to the user."""
+    for board in dashboards.values():
+        assert board["schemaVersion"] == MINIMUM_SCHEMA_VERSION == 39
+        assert all("placement" not in link for link in board["links"]), "link placement needs a newer Grafana"
+        assert f"Needs Grafana {MINIMUM_GRAFANA} or newer" in board["description"]
+
+
+def test_shared_gen_ai_metrics_select_our_scope(dashboards: dict[str, dict[str, Any]]) -> None:
+    """gen_ai.client.* names are shared with other GenAI instrumentations (pydantic-ai, OpenTelemetry's): every
+    selector of them, in panels and rules, keeps our scope (or series without a scope label)."""
+    shared = {m.prometheus_name for m in c.METRICS if m.name.startswith("gen_ai.")}
+    exprs = [t["expr"] for board in dashboards.values() for _, t in prometheus_targets(board)]
+    exprs += list(rules_module.build(Config()).records().values())
+    checked = 0
+    for expr in exprs:
+        for name, matchers in selectors(expr):
+            if re.sub(r"_(bucket|sum|count)$", "", name) in shared:
+                assert matchers.get("otel_scope_name") == "=~anthropic_otel|", expr
+                checked += 1
+    assert checked >= 5
+
+
+def test_failed_attempts_panel_matches_only_our_attempt_spans(dashboards: dict[str, dict[str, Any]]) -> None:
+    """The SDK's own call span has an HTTP method and error.type too: the attempt query keys on
+    anthropic.error.retryable, which only our attempt spans carry, so each failure is listed once."""
+    board = dashboards["dashboards/anthropic-otel-errors.json"]
+    [panel] = [p for p in panels(board) if p["title"].startswith("Recent failed attempts")]
+    query = panel["targets"][0]["query"]
+    condition = query.split("|")[0]
+    assert c.ANTHROPIC_ERROR_RETRYABLE in condition and c.ANTHROPIC_ERROR_RETRYABLE in c.ATTEMPT_SPAN_ATTRIBUTES
+    assert c.ANTHROPIC_ERROR_RETRYABLE not in c.CALL_SPAN_ATTRIBUTES
+    assert c.HTTP_REQUEST_METHOD not in condition

@@ -1,4 +1,6 @@
-"""`anthropic-otel grafana generate …`: regenerate the dashboards, rules, tests and runbook with your settings."""
+"""`anthropic-otel grafana export` writes the dashboards, rules, promtool tests, Grafana provisioning and runbook
+shipped in the package (default settings, standard library only); `anthropic-otel grafana generate …` regenerates
+them with your settings (needs the `[grafana]` extra and Python >= 3.11)."""
 
 from __future__ import annotations
 
@@ -10,15 +12,18 @@ import typing
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import artefacts
 from .config import Config
-from .generate import drift, write
+
+# What `generate` imports beyond the standard library, and where it comes from.
+_EXTRA_HINT = "pip install 'anthropic-otel[grafana]'"
 
 # Flags with their own name; every other Config field is reachable with --set FIELD=VALUE.
 _FLAGS = {
     "selector": "PromQL label matchers selecting your service's series, e.g. 'job=\"checkout\"'",
     "slo": "availability objective on server-side failures, e.g. 0.995",
     "group_by": "comma-separated labels alerts are split by (default: job)",
-    "runbook_url": "URL of runbook.md as your responders will open it",
+    "runbook_url": "URL of runbook.md as your responders open it (default: no link; descriptions name the section)",
     "latency_threshold": "latency SLO threshold in seconds (a bucket boundary of the duration histogram)",
     "ttft_threshold": "time-to-first-chunk SLO threshold in seconds (a bucket boundary)",
     "rule_interval": "evaluation interval of the rule groups (default: the server's)",
@@ -60,7 +65,12 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="anthropic-otel grafana", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    gen = sub.add_parser("generate", help="write dashboards, rules, promtool tests, Grafana provisioning, runbook")
+    exp = sub.add_parser(
+        "export", help="write the shipped dashboards, rules, tests, provisioning and runbook (no extra needed)"
+    )
+    exp.add_argument("--out", type=Path, default=Path("grafana"), help="output directory (default: ./grafana)")
+    exp.add_argument("--force", action="store_true", help="overwrite files that differ from the shipped ones")
+    gen = sub.add_parser("generate", help="regenerate them with your settings (the [grafana] extra, Python >= 3.11)")
     gen.add_argument("--out", type=Path, default=Path("grafana"), help="output directory (default: ./grafana)")
     gen.add_argument("--check", action="store_true", help="write nothing; exit 1 if --out differs")
     for name, text in _FLAGS.items():
@@ -71,8 +81,43 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _export(args: argparse.Namespace) -> int:
+    try:
+        written = artefacts.export(args.out, force=args.force)
+    except (FileNotFoundError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} files to {args.out}")
+    return 0
+
+
+def _generator_missing() -> str | None:
+    """Why `generate` cannot run here, in one line, or None. Checked before importing the generator so that a
+    missing dependency is a message, not a traceback."""
+    if sys.version_info < (3, 11):
+        # grafana-foundation-sdk requires Python >= 3.11; the extra's marker skips it on 3.10.
+        return (
+            "the generator needs Python >= 3.11 (grafana-foundation-sdk does); "
+            "`anthropic-otel grafana export` writes the shipped files (default settings) on any Python"
+        )
+    import importlib.util
+
+    missing = [m for m in ("grafana_foundation_sdk", "promql_parser", "yaml") if importlib.util.find_spec(m) is None]
+    if missing:
+        return f"the generator needs the [grafana] extra ({', '.join(missing)} missing): {_EXTRA_HINT}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.command == "export":
+        return _export(args)
+    problem = _generator_missing()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    from .generate import drift, write
+
     try:
         cfg = config_from_args(args)
         cfg.validate()

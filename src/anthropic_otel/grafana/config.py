@@ -19,6 +19,25 @@ _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+def _label(key: str) -> str:
+    return key.replace(".", "_")
+
+
+# Attributes every series the rules read carries (calls, attempts, latency histograms, rate-limit gauges):
+# the only attributes alerts can be split by. Any other attribute label is missing on some of those series
+# or says how a call ended, which would split a ratio's numerator from its denominator.
+_RULE_METRICS = (
+    catalog.CALLS,
+    catalog.ATTEMPTS,
+    catalog.OPERATION_DURATION,
+    catalog.TIME_TO_FIRST_CHUNK,
+    catalog.RATELIMIT_REMAINING,
+    catalog.RATELIMIT_LIMIT,
+)
+_GROUPABLE = tuple(sorted(_label(k) for k in set.intersection(*(set(m.attributes) for m in _RULE_METRICS))))
+_PER_CALL_LABELS = frozenset(_label(k) for m in catalog.METRICS for k in m.attributes) - set(_GROUPABLE)
+
+
 def duration_seconds(text: str) -> float:
     """Seconds in a Prometheus duration with one unit (`5m`, `3d`); the generator never needs compound ones."""
     match = _DURATION.match(text)
@@ -87,7 +106,9 @@ class Config:
 
     # Rule-group evaluation interval; None leaves it to the server's global setting.
     rule_interval: str | None = None
-    runbook_url: str = "https://github.com/anthropic-otel/anthropic-otel/blob/main/grafana/runbook.md"
+    # Where your responders open runbook.md (e.g. its page in your wiki or repository). Unset, the rules carry
+    # no runbook_url and each description names its runbook section instead: never a link that may not exist.
+    runbook_url: str | None = None
     dashboard_uid_prefix: str = "anthropic-otel"
     dashboard_title_prefix: str = "Claude API"
     dashboard_tags: tuple[str, ...] = ("anthropic", "claude", "genai")
@@ -110,15 +131,12 @@ class Config:
             value = getattr(self, name)
             if not 0 < value < 1:
                 raise ValueError(f"{name} must be between 0 and 1 (exclusive), got {value}")
-        for name in (
-            "overload_ratio",
-            "rate_limited_ratio",
-            "headroom_ratio",
-            "client_error_ratio",
-            "exhausted_ratio",
-            "truncation_ratio",
-            "refusal_ratio",
-        ):
+        # Alerts fire when a ratio exceeds these: at 100% they never could.
+        for name in RATIO_THRESHOLDS:
+            value = getattr(self, name)
+            if not 0 < value < 1:
+                raise ValueError(f"{name} must be between 0 and 1 (exclusive), got {value}")
+        for name in ("headroom_ratio", "refusal_ratio"):
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise ValueError(f"{name} must be in (0, 1], got {value}")
@@ -132,6 +150,21 @@ class Config:
                 duration_seconds(text)
             if duration_seconds(window.short) >= duration_seconds(window.long):
                 raise ValueError(f"burn window {window.long}/{window.short}: the short window must be shorter")
+            if not window.factor > 0:
+                raise ValueError(f"burn window {window.long}/{window.short}: the factor must be positive")
+        # A burn threshold at or above 100% of calls can never be crossed: the alert would be dead.
+        objectives = [("slo", self.slo, self.burn_windows)]
+        paging = tuple(w for w in self.burn_windows if w.factor > 1)
+        objectives += [("latency_objective", self.latency_objective, paging)]
+        objectives += [("ttft_objective", self.ttft_objective, paging)]
+        for name, objective, windows in objectives:
+            for window in windows:
+                if window.factor * (1 - objective) >= 1:
+                    raise ValueError(
+                        f"{name} {objective:g}: burning its budget {window.factor:g}x ({window.long}/"
+                        f"{window.short}) means more than 100% of calls failing, so that alert could never "
+                        f"fire; {name} must be above {1 - 1 / window.factor:.4g}"
+                    )
         if len({(w.long, w.short) for w in self.burn_windows}) != len(self.burn_windows):
             raise ValueError("burn windows must be distinct")
         # The latency SLIs read one histogram bucket: the threshold has to be one of its boundaries.
@@ -143,6 +176,14 @@ class Config:
                 raise ValueError(f"{name} must be one of the bucket boundaries {metric.buckets}")
         if not self.group_by:
             raise ValueError("group_by needs at least one label")
+        for name in self.group_by:
+            if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name) or name.startswith("__") or name == "le":
+                raise ValueError(f"group_by: {name!r} is not a label the rules can group by")
+            if name in _PER_CALL_LABELS:
+                raise ValueError(
+                    f"group_by: {name!r} is an attribute not every series the rules read carries (or describes "
+                    f"how a call ended); group by target labels (job, namespace, ...) or {', '.join(_GROUPABLE)}"
+                )
         if duration_seconds(self.grafana_interval) % 10:
             raise ValueError("grafana_interval must be a multiple of 10s")
         selector_labels(self.selector)
@@ -189,6 +230,16 @@ def selector_labels(selector: str) -> dict[str, str]:
             )
         labels[name] = candidate
     return labels
+
+
+# The ratio thresholds of the alerts that fire above them (`--set NAME=VALUE`, each in (0, 1)).
+RATIO_THRESHOLDS = (
+    "overload_ratio",
+    "rate_limited_ratio",
+    "client_error_ratio",
+    "exhausted_ratio",
+    "truncation_ratio",
+)
 
 
 def demo_config() -> Config:

@@ -5,7 +5,8 @@ Same `AlertRule` objects as the Prometheus files, with three translations:
   datasource without our recording rules loaded;
 - each rule is query A (the PromQL, instant) → B (reduce: last) → C (math: "A returned a sample"), the usual
   shape for a PromQL expression that already contains its threshold;
-- `$value` becomes `$values.B.Value`, and every `$` is doubled because Grafana expands `$VAR` / `${VAR}`
+- `$value` becomes `$values.B.Value`, numbers the annotations derive from it (computed by Prometheus with
+  `query`) become math expressions D, E, … on B, and every `$` is doubled because Grafana expands `$VAR` / `${VAR}`
   environment references in provisioning files (only the datasource uid is meant to be expanded).
 """
 
@@ -17,6 +18,7 @@ import re
 from .alerts import AlertRule, Rules
 from .config import Config, duration_seconds
 from .templating import grafana as grafana_template
+from .templating import grafana_math
 
 QUERY, REDUCE, CONDITION = "A", "B", "C"
 _EXPR_DATASOURCE = {"type": "__expr__", "uid": "__expr__"}
@@ -55,7 +57,19 @@ def _rule(cfg: Config, rule: AlertRule, records: dict[str, str]) -> dict[str, ob
     # Look back as far as the longest window in the expression so Grafana's query inspector shows context.
     windows = [duration_seconds(w) for w in re.findall(r"\[(\d+[smhdw])\]", expand(rule.expr, records))]
     lookback = int(max([600.0, *windows]))
-    annotations = {k: _escape(grafana_template(v, REDUCE)) for k, v in rule.annotations(cfg).items()}
+    texts = rule.annotations(cfg)
+    # Numbers the annotations derive from the value (a burn rate, days left) are math expressions D, E, ….
+    exprs = list(dict.fromkeys(e for text in texts.values() for e in grafana_math(text, REDUCE)))
+    math = {expr: chr(ord(CONDITION) + 1 + i) for i, expr in enumerate(exprs)}
+    annotations = {k: _escape(grafana_template(v, REDUCE, math)) for k, v in texts.items()}
+    derived = [
+        {
+            "refId": ref,
+            "datasourceUid": "__expr__",
+            "model": {"refId": ref, "type": "math", "expression": _escape(expr), "datasource": _EXPR_DATASOURCE},
+        }
+        for expr, ref in math.items()
+    ]
     return {
         "uid": uid(rule),
         "title": title(rule),
@@ -95,6 +109,7 @@ def _rule(cfg: Config, rule: AlertRule, records: dict[str, str]) -> dict[str, ob
                     "datasource": _EXPR_DATASOURCE,
                 },
             },
+            *derived,
         ],
         # No result is the healthy state of these expressions, not missing data.
         "noDataState": "OK",

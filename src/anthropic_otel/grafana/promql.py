@@ -17,6 +17,10 @@ JOB = "job"
 INSTANCE = "instance"
 LE = "le"
 OTEL_SCOPE_PREFIX = "otel_scope_"
+# The instrumentation scope label the Prometheus exporter adds, and our scope's name: metric names such as
+# gen_ai.client.token.usage are shared with other GenAI instrumentations, so queries on them select ours.
+SCOPE_LABEL = "otel_scope_name"
+SCOPE = "anthropic_otel"
 
 
 def label(key: str) -> str:
@@ -40,6 +44,18 @@ def series(metric: catalog.Metric, suffix: str = "") -> str:
     elif suffix:
         raise ValueError(f"{metric.name} is a {metric.kind}: it has no {suffix} series")
     return metric.prometheus_name + suffix
+
+
+def scope_matchers(metric: catalog.Metric) -> tuple[str, ...]:
+    """Our instrumentation scope, for metrics whose names the GenAI conventions share with other
+    instrumentations (pydantic-ai, the OpenTelemetry GenAI instrumentations record gen_ai.client.* too).
+
+    The label may be absent (an OTLP ingestion path that does not promote scope metadata): such series are kept,
+    as there is nothing to tell them apart by, rather than losing every series of the deployment.
+    """
+    if metric.name.startswith("gen_ai."):
+        return (f'{SCOPE_LABEL}=~"{SCOPE}|"',)
+    return ()
 
 
 def quote(value: str) -> str:
@@ -80,7 +96,8 @@ def selector(base: str, matchers: Iterable[M | str]) -> str:
 
 
 def by(labels: Iterable[str]) -> str:
-    return "by (" + ", ".join(labels) + ")"
+    """`by (a, b)`, each label once: a group-by label may also be one an alert adds (the model)."""
+    return "by (" + ", ".join(dict.fromkeys(labels)) + ")"
 
 
 def rate_sum(
@@ -101,7 +118,8 @@ def rate_sum(
     """
     name = series(metric, suffix)
     agg = f"sum {by(group)}" if group else "sum"
-    terms = [f"{func}({name}{selector(base, alt)}[{window}])" for alt in alternatives]
+    scope = scope_matchers(metric)
+    terms = [f"{func}({name}{selector(base, (*scope, *alt))}[{window}])" for alt in alternatives]
     if len(terms) == 1:
         return f"{agg} ({terms[0]})"
     inner = "\n  or\n".join(indent(term, 4) for term in terms)

@@ -7,13 +7,14 @@ Expected labels come from each rule's `keeps`, expected annotations from renderi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from .. import _catalog as c
 from .alerts import Rules
-from .alerts.cases import DEFAULTS, Case, Expect, attempt, base_labels, call, gauge, histogram
+from .alerts.cases import DEFAULTS, Case, Expect, attempt, base_labels, call, gauge, histogram, roomy
 from .config import Config
-from .promql import label
+from .promql import label, number
 from .templating import render
 
 # The order in which the committed tests/rules.test.yaml lists the alerts' cases (the order they were first
@@ -36,18 +37,20 @@ _FIRST_WRITTEN = (
 
 def healthy_traffic(cfg: Config, rules: Rules) -> Case:
     """Healthy traffic, a call recovered after one 529 included, with every series an alert reads: no alert
-    may fire, new ones included."""
+    may fire, new ones included. With a low overload threshold the single 529 is diluted in more traffic."""
+    ok = max(59, math.ceil(2 / cfg.overload_ratio))
+    room = 0.8 if cfg.headroom_ratio < 0.6 else roomy(cfg.headroom_ratio)
     return Case(
         "healthy traffic, and a call recovered after one 529, wake nobody",
         [
-            call("0+59x180"),
+            call(f"0+{ok}x180"),
             call("0+1x180", outcome="recovered"),
-            attempt("0+59x180"),
+            attempt(f"0+{ok}x180"),
             attempt("0+1x180", status="529", error_type="overloaded_error"),
             attempt("0+1x180", retry=True),
             *histogram(c.OPERATION_DURATION, cfg.latency_threshold, "0+60x180", "0+60x180"),
             *histogram(c.TIME_TO_FIRST_CHUNK, cfg.ttft_threshold, "0+30x180", "0+30x180"),
-            gauge(c.RATELIMIT_REMAINING, "800+0x180", "requests"),
+            gauge(c.RATELIMIT_REMAINING, f"{number(1000 * room)}+0x180", "requests"),
             gauge(c.RATELIMIT_LIMIT, "1000+0x180", "requests"),
         ],
         [("180m", [], sorted({a.alert for a in rules.alerts()}))],

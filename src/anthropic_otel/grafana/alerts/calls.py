@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..config import Config
 from ..promql import MODEL, PROVIDER, number
 from ..recording import client_failures_ratio, exhausted_ratio, truncated_ratio
-from .cases import MODEL_B, Case, Expect, call, cancelled_call
+from .cases import MODEL_B, Case, Expect, Series, above, below, call, cancelled_call, settle_minutes, split
 from .common import RATIO_ALERTS_GROUP, TRACES, VALUE_PCT, labelled, pct, who
 from .model import Alert, Rule, Rules, Runbook
 
@@ -45,20 +45,42 @@ def _client_error_runbook(cfg: Config) -> Runbook:
 
 
 def _client_error_cases(cfg: Config, rules: Rules) -> list[Case]:
+    minutes = settle_minutes(cfg.client_error_for, at_least=30)
+
+    def deploy(ratio: float) -> list[Series]:
+        bad, total = split(ratio)
+        return [
+            call(f"0+{total - bad}x{minutes}"),
+            call(f"0+{bad - bad // 2}x{minutes}", outcome="failed", status="400", error_type="invalid_request_error"),
+            call(f"0+{bad // 2}x{minutes}", outcome="failed", status="413", error_type="413"),
+        ]
+
+    high, low = above(cfg.client_error_ratio), below(cfg.client_error_ratio)
     return [
         Case(
             "a bad deploy: 400s and a non-JSON 413 fire the client-error alert, not the SLO burn",
-            [
-                call("0+90x30"),
-                call("0+5x30", outcome="failed", status="400", error_type="invalid_request_error"),
-                call("0+5x30", outcome="failed", status="413", error_type="413"),
-            ],
-            [("30m", [Expect(rules.rule("AnthropicClientErrorSpike"), 0.1)], ["AnthropicErrorBudgetBurn"])],
+            deploy(high),
+            [(f"{minutes}m", [Expect(rules.rule("AnthropicClientErrorSpike"), high)], ["AnthropicErrorBudgetBurn"])],
+        ),
+        Case(
+            f"client errors below the threshold ({pct(low)}) stay silent",
+            deploy(low),
+            [(f"{minutes}m", [], ["AnthropicClientErrorSpike"])],
         ),
         Case(
             "the application's own timeouts cancel 90% of calls: no client-error, retries or SLO alert",
-            [call("0+10x30"), cancelled_call("0+90x30"), cancelled_call("0+90x30", stream="true")],
-            [("30m", [], ["AnthropicClientErrorSpike", "AnthropicRetriesExhausted", "AnthropicErrorBudgetBurn"])],
+            [
+                call(f"0+10x{minutes}"),
+                cancelled_call(f"0+90x{minutes}"),
+                cancelled_call(f"0+90x{minutes}", stream="true"),
+            ],
+            [
+                (
+                    f"{minutes}m",
+                    [],
+                    ["AnthropicClientErrorSpike", "AnthropicRetriesExhausted", "AnthropicErrorBudgetBurn"],
+                )
+            ],
         ),
     ]
 
@@ -100,20 +122,31 @@ def _exhausted_runbook(cfg: Config) -> Runbook:
 
 
 def _exhausted_cases(cfg: Config, rules: Rules) -> list[Case]:
+    minutes = settle_minutes(cfg.exhausted_for, at_least=30)
+
+    def failing(ratio: float) -> list[Series]:
+        bad, total = split(ratio)
+        return [
+            call(f"0+{total - bad}x{minutes}"),
+            call(f"0+{bad}x{minutes}", outcome="failed", status="429", error_type="rate_limit_error"),
+        ]
+
+    high, low = above(cfg.exhausted_ratio), below(cfg.exhausted_ratio)
     return [
         Case(
             "calls that still fail with 429 after their retries: retries exhausted, not an SLO burn",
-            [call("0+97x30"), call("0+3x30", outcome="failed", status="429", error_type="rate_limit_error")],
-            [("30m", [Expect(rules.rule("AnthropicRetriesExhausted"), 0.03)], ["AnthropicErrorBudgetBurn"])],
+            failing(high),
+            [(f"{minutes}m", [Expect(rules.rule("AnthropicRetriesExhausted"), high)], ["AnthropicErrorBudgetBurn"])],
+        ),
+        Case(
+            f"calls failing after their retries below the threshold ({pct(low)}) stay silent",
+            failing(low),
+            [(f"{minutes}m", [], ["AnthropicRetriesExhausted"])],
         ),
         Case(
             "cancelled calls neither count as exhausted retries nor dilute the ratio of those that are",
-            [
-                call("0+97x30"),
-                call("0+3x30", outcome="failed", status="429", error_type="rate_limit_error"),
-                cancelled_call("0+300x30"),
-            ],
-            [("30m", [Expect(rules.rule("AnthropicRetriesExhausted"), 0.03)], ["AnthropicErrorBudgetBurn"])],
+            [*failing(high), cancelled_call(f"0+{3 * split(high)[1]}x{minutes}")],
+            [(f"{minutes}m", [Expect(rules.rule("AnthropicRetriesExhausted"), high)], ["AnthropicErrorBudgetBurn"])],
         ),
     ]
 
@@ -155,16 +188,28 @@ def _truncation_runbook(cfg: Config) -> Runbook:
 
 
 def _truncation_cases(cfg: Config, rules: Rules) -> list[Case]:
+    minutes = settle_minutes(cfg.truncation_for, at_least=60)
+
+    def cut(ratio: float) -> list[Series]:
+        bad, total = split(ratio)
+        return [
+            call(f"0+{bad}x{minutes}", stop="max_tokens"),
+            call(f"0+{total - bad}x{minutes}", stop="end_turn"),
+            call(f"0+{total}x{minutes}", stop="end_turn", model=MODEL_B),
+        ]
+
+    high, low = above(cfg.truncation_ratio), below(cfg.truncation_ratio)
     return [
         Case(
             "one model's answers are cut at max_tokens: warn for that model only",
-            [
-                call("0+20x60", stop="max_tokens"),
-                call("0+80x60", stop="end_turn"),
-                call("0+100x60", stop="end_turn", model=MODEL_B),
-            ],
-            [("60m", [Expect(rules.rule("AnthropicHighTruncation"), 0.2)], [])],
-        )
+            cut(high),
+            [(f"{minutes}m", [Expect(rules.rule("AnthropicHighTruncation"), high)], [])],
+        ),
+        Case(
+            f"answers cut short below the threshold ({pct(low)}) stay silent",
+            cut(low),
+            [(f"{minutes}m", [], ["AnthropicHighTruncation"])],
+        ),
     ]
 
 

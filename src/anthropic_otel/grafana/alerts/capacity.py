@@ -7,7 +7,7 @@ from ... import _catalog as c
 from ..config import Config
 from ..promql import KIND, MODEL, PROVIDER, number
 from ..recording import HEADROOM, attempts, overloaded_ratio, rate_limited_ratio
-from .cases import Case, Expect, attempt, gauge
+from .cases import Case, Expect, Series, above, attempt, below, gauge, roomy, settle_minutes, split
 from .common import RATIO_ALERTS_GROUP, VALUE_PCT, labelled, pct, who
 from .model import Alert, Rule, Rules, Runbook
 
@@ -43,12 +43,27 @@ def _overloaded_runbook(cfg: Config) -> Runbook:
 
 
 def _overloaded_cases(cfg: Config, rules: Rules) -> list[Case]:
+    minutes = settle_minutes(cfg.overload_for, at_least=30)
+
+    def overloaded(ratio: float) -> list[Series]:
+        bad, total = split(ratio)
+        return [
+            attempt(f"0+{total - bad}x{minutes}"),
+            attempt(f"0+{bad}x{minutes}", status="529", error_type="overloaded_error"),
+        ]
+
+    high, low = above(cfg.overload_ratio), below(cfg.overload_ratio)
     return [
         Case(
             "sustained 529s on attempts raise the overload alert, not the rate-limit one",
-            [attempt("0+80x30"), attempt("0+20x30", status="529", error_type="overloaded_error")],
-            [("30m", [Expect(rules.rule("AnthropicOverloaded"), 0.2)], ["AnthropicRateLimited"])],
-        )
+            overloaded(high),
+            [(f"{minutes}m", [Expect(rules.rule("AnthropicOverloaded"), high)], ["AnthropicRateLimited"])],
+        ),
+        Case(
+            f"529s below the threshold ({pct(low)}) stay silent",
+            overloaded(low),
+            [(f"{minutes}m", [], ["AnthropicOverloaded"])],
+        ),
     ]
 
 
@@ -88,12 +103,27 @@ def _rate_limited_runbook(cfg: Config) -> Runbook:
 
 
 def _rate_limited_cases(cfg: Config, rules: Rules) -> list[Case]:
+    minutes = settle_minutes(cfg.rate_limited_for, at_least=30)
+
+    def limited(ratio: float) -> list[Series]:
+        bad, total = split(ratio)
+        return [
+            attempt(f"0+{total - bad}x{minutes}"),
+            attempt(f"0+{bad}x{minutes}", status="429", error_type="rate_limit_error"),
+        ]
+
+    high, low = above(cfg.rate_limited_ratio), below(cfg.rate_limited_ratio)
     return [
         Case(
             "sustained 429s on attempts raise the rate-limit alert, not the overload one",
-            [attempt("0+90x30"), attempt("0+10x30", status="429", error_type="rate_limit_error")],
-            [("30m", [Expect(rules.rule("AnthropicRateLimited"), 0.1)], ["AnthropicOverloaded"])],
-        )
+            limited(high),
+            [(f"{minutes}m", [Expect(rules.rule("AnthropicRateLimited"), high)], ["AnthropicOverloaded"])],
+        ),
+        Case(
+            f"429s below the threshold ({pct(low)}) stay silent",
+            limited(low),
+            [(f"{minutes}m", [], ["AnthropicRateLimited"])],
+        ),
     ]
 
 
@@ -111,7 +141,7 @@ def _headroom_rules(cfg: Config) -> list[Rule]:
         Rule(
             expr=(
                 f"{HEADROOM} < {number(cfg.headroom_ratio)}\n"
-                f"and on ({', '.join(gpm)})\n"
+                f"and on ({', '.join(dict.fromkeys(gpm))})\n"
                 # The gauges keep their last value after traffic stops: only alert while calls are being made.
                 f"{attempts(cfg, cfg.headroom_for, gpm)} > 0"
             ),
@@ -138,23 +168,24 @@ def _headroom_runbook(cfg: Config) -> Runbook:
 
 
 def _headroom_cases(cfg: Config, rules: Rules) -> list[Case]:
+    minutes = settle_minutes(cfg.headroom_for, at_least=20)
     low = cfg.headroom_ratio / 2
     headroom_series = [
-        gauge(c.RATELIMIT_REMAINING, f"{number(10000 * low)}+0x20", "tokens"),
-        gauge(c.RATELIMIT_LIMIT, "10000+0x20", "tokens"),
-        gauge(c.RATELIMIT_REMAINING, "900+0x20", "requests"),
-        gauge(c.RATELIMIT_LIMIT, "1000+0x20", "requests"),
+        gauge(c.RATELIMIT_REMAINING, f"{number(10000 * low)}+0x{minutes}", "tokens"),
+        gauge(c.RATELIMIT_LIMIT, f"10000+0x{minutes}", "tokens"),
+        gauge(c.RATELIMIT_REMAINING, f"{number(1000 * roomy(cfg.headroom_ratio))}+0x{minutes}", "requests"),
+        gauge(c.RATELIMIT_LIMIT, f"1000+0x{minutes}", "requests"),
     ]
     return [
         Case(
             "little token headroom left while calls are made: warn before the 429s (requests still have room)",
-            [*headroom_series, attempt("0+60x20")],
-            [("20m", [Expect(rules.rule("AnthropicRateLimitHeadroomLow"), low, {KIND: "tokens"})], [])],
+            [*headroom_series, attempt(f"0+60x{minutes}")],
+            [(f"{minutes}m", [Expect(rules.rule("AnthropicRateLimitHeadroomLow"), low, {KIND: "tokens"})], [])],
         ),
         Case(
             "a low headroom gauge left over from traffic that stopped does not alert",
-            [*headroom_series, attempt("600+0x20")],
-            [("20m", [], ["AnthropicRateLimitHeadroomLow"])],
+            [*headroom_series, attempt(f"600+0x{minutes}")],
+            [(f"{minutes}m", [], ["AnthropicRateLimitHeadroomLow"])],
         ),
     ]
 

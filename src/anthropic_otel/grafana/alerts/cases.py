@@ -8,12 +8,13 @@ from rendering the rule's own templates.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ... import _catalog as c
-from ..config import Config, selector_labels
-from ..promql import INSTANCE, JOB, label, number, quote, series
+from ..config import Config, duration_seconds, selector_labels
+from ..promql import INSTANCE, JOB, SCOPE, SCOPE_LABEL, label, number, quote, series
 from .model import AlertRule
 
 MODEL_A = "claude-sonnet-4-5"
@@ -26,12 +27,21 @@ DEFAULTS: dict[str, str] = {
 }
 
 
+# Values for target labels a user may group by; any other non-attribute label gets `<name>-a`.
+_TARGET_VALUES = {JOB: "app", "namespace": "prod", "service_name": "checkout", "cluster": "eu-1"}
+
+
 def base_labels(cfg: Config) -> dict[str, str]:
     """Labels every test series has: what the selector requires, the group-by labels, the scrape's instance
-    and the exporter's scope label (so the rules are tested against series that carry extra labels)."""
-    labels = {INSTANCE: "app:9464", "otel_scope_name": "anthropic_otel"}
+    and the exporter's scope label (so the rules are tested against series that carry extra labels).
+
+    A group-by label that is also an attribute (the model, the provider) takes the value the series carry by
+    default, so the expected alert labels are the ones Prometheus computes from the series.
+    """
+    defaults = {label(k): v for k, v in DEFAULTS.items()}
+    labels = {INSTANCE: "app:9464", SCOPE_LABEL: SCOPE}
     for name in cfg.group_by:
-        labels[name] = "app" if name == JOB else f"{name}-1"
+        labels[name] = defaults.get(name) or _TARGET_VALUES.get(name) or f"{name}-a"
     labels.update(selector_labels(cfg.selector))
     return labels
 
@@ -128,3 +138,47 @@ class Case:
     name: str
     series: Sequence[Series]
     checks: Sequence[tuple[str, Sequence[Expect], Sequence[str]]]  # (eval_time, firing, names that must not)
+
+
+# --- inputs derived from the settings ---------------------------------------------------------------------
+# A case's traffic is chosen from the threshold it tests, so that regenerated tests still pass with the user's
+# settings: a firing case exceeds its threshold by a clear margin, a silent one stays well below it.
+
+
+def above(threshold: float) -> float:
+    """A ratio clearly above `threshold` (twice it, or half-way to 100%), with few significant digits so the
+    expected `humanizePercentage` text is exact. `threshold` must be below 1: nothing exceeds 100%."""
+    if not 0 <= threshold < 1:
+        raise ValueError(f"no ratio exceeds {threshold}")
+    target = min(2 * threshold, (1 + threshold) / 2) if threshold else 0.1
+    for digits in range(3, 12):
+        ratio = float(f"{target:.{digits}g}")
+        if threshold < ratio <= 1:
+            return ratio
+    return target
+
+
+def below(threshold: float) -> float:
+    """A ratio clearly below `threshold` (half of it)."""
+    return float(f"{threshold / 2:.3g}")
+
+
+def split(ratio: float) -> tuple[int, int]:
+    """`(bad, total)` per minute with `bad / total == ratio`: a power-of-ten total large enough for small ratios."""
+    total = 100
+    while total < 10**12 and (abs(round(ratio * total) - ratio * total) > 1e-6 or round(ratio * total) == 0 < ratio):
+        total *= 10
+    return round(ratio * total), total
+
+
+def roomy(headroom_ratio: float) -> float:
+    """A rate-limit headroom that does not alert: 90% left, or half-way from the threshold to a full window."""
+    return 0.9 if headroom_ratio < 0.8 else (1 + headroom_ratio) / 2
+
+
+def settle_minutes(*durations: str, at_least: int) -> int:
+    """How long a case's traffic runs before it is evaluated: past the alert's `for` (so it has fired, not
+    merely pending; the cases' ratios hold from the first minute), and at least `at_least` minutes (what the
+    default settings use)."""
+    needed = sum(duration_seconds(d) for d in durations) / 60
+    return max(at_least, math.ceil(needed) + 5)

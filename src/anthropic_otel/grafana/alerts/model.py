@@ -45,11 +45,21 @@ class AlertRule(Rule):
         return {"severity": self.severity, **dict(self.static_labels)}
 
     def annotations(self, cfg: Config) -> dict[str, str]:
-        return {
-            "summary": self.summary,
-            "description": self.description,
-            "runbook_url": f"{cfg.runbook_url}#{self.alert.lower()}",
-        }
+        """With `runbook_url` set, a link to the alert's section; without it no link (a guessed URL would be a
+        404 in the user's setup), and the description names the section of the runbook shipped beside the rules
+        instead."""
+        if cfg.runbook_url:
+            return {
+                "summary": self.summary,
+                "description": self.description,
+                "runbook_url": f"{cfg.runbook_url}#{self.alert.lower()}",
+            }
+        return {"summary": self.summary, "description": f"{self.description} {runbook_pointer(self.alert)}"}
+
+
+def runbook_pointer(alert: str) -> str:
+    """How a description without a runbook link names what to read."""
+    return f"Runbook: section {alert} of runbook.md (`anthropic-otel grafana export` writes it)."
 
 
 class Runbook(NamedTuple):

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ... import _catalog as c
-from ..burn import both_windows_above, human_duration, paging_windows
+from ..burn import both_windows_above, paging_windows
 from ..config import Config, duration_seconds
 from ..promql import number
 from ..recording import server_failures_ratio, slow_calls_ratio, slow_first_chunk_ratio
-from .cases import Case, Expect, call, cancelled_call, histogram
+from ..templating import derived
+from .cases import Case, Expect, above, call, cancelled_call, histogram, settle_minutes, split
 from .common import SLO_BURN_GROUP, TRACES, VALUE_PCT, pct, who
 from .model import Alert, Rule, Rules, Runbook
 
@@ -19,19 +20,23 @@ from .model import Alert, Rule, Rules, Runbook
 
 def _availability_rules(cfg: Config) -> list[Rule]:
     budget = cfg.error_budget
-    period = duration_seconds(cfg.slo_period)
+    days = duration_seconds(cfg.slo_period) / 86400
+    # The value is the long window's failure ratio; the burn rate and the days the budget lasts are derived
+    # from it, so the text states what was measured, not the threshold.
+    burn = derived(None, budget, "%.3g")
+    lasts = derived(days * budget, None, "%.3g")
     return [
         Rule(
             expr=both_windows_above(server_failures_ratio, w, budget),
             for_=w.for_,
             severity=w.severity,
             summary=f"Claude API calls from {who(cfg)} are burning the {pct(cfg.slo)} availability SLO's "
-            f"error budget at {number(w.factor)}x the sustainable rate",
+            f"error budget at {burn}x the sustainable rate",
             description=(
                 f"{VALUE_PCT} of Claude API calls from {who(cfg)} failed server-side (5xx, overloaded, "
-                f"timeouts, connection errors, errors mid-stream) over the last {w.long}, and the last "
-                f"{w.short} is above {pct(w.factor * budget)} too. The budget is {pct(budget)} of calls; "
-                f"at this rate a {cfg.slo_period} budget lasts {human_duration(period / w.factor)}."
+                f"timeouts, connection errors, errors mid-stream) over the last {w.long}: {burn}x the budget of "
+                f"{pct(budget)} of calls (this alert: above {number(w.factor)}x over {w.long} and {w.short}). "
+                f"At this rate a {cfg.slo_period} budget lasts {lasts} days."
             ),
             keeps=cfg.group_by,
             static_labels=(("long", w.long), ("short", w.short)),
@@ -61,66 +66,116 @@ def _availability_runbook(cfg: Config) -> Runbook:
     )
 
 
+def _window_ratio(window: str, bad_minutes: float, minutes: float, ratio: float) -> float:
+    """The failure ratio a window ending at the last sample sees when the last `bad_minutes` of `minutes` of
+    traffic failed at `ratio` and the rest did not (the window cannot reach before the first sample)."""
+    span = min(duration_seconds(window) / 60, minutes)
+    return ratio * min(span, bad_minutes) / span
+
+
+def _minutes(cfg: Config) -> int:
+    """3 hours of traffic, or longer when a pair's `for` needs it to be firing by the end (the ratios are
+    constant from the first minute, so every window's condition holds from then on)."""
+    return max(settle_minutes(w.for_, at_least=180) for w in cfg.burn_windows)
+
+
 def _availability_cases(cfg: Config, rules: Rules) -> list[Case]:
-    # 3 hours of traffic; counters start at 0 so that every window's rate is exact (no extrapolation) and the
-    # expected percentages are round.
+    minutes = _minutes(cfg)
+    # 3 hours of traffic; counters start at 0 so that every window's rate is exact (no extrapolation), and the
+    # failure ratios are derived from the burn thresholds so the cases hold for any SLO and windows.
     burn = [rules.rule("AnthropicErrorBudgetBurn", f"{w.long}/{w.short}") for w in cfg.burn_windows]
-    fastest = max(w.factor for w in cfg.burn_windows)
+    budget = cfg.error_budget
+    limits = [w.factor * budget for w in cfg.burn_windows]
+    fastest = max(limits)
 
     def burning(ratio: float) -> list[Expect]:
-        pairs = zip(cfg.burn_windows, burn, strict=True)
-        return [Expect(rule, ratio) for w, rule in pairs if ratio > w.factor * cfg.error_budget]
+        pairs = zip(limits, burn, strict=True)
+        return [Expect(rule, ratio) for limit, rule in pairs if ratio > limit]
 
     # Server-side failures of every kind: 529, a stream that failed after its 200, no response at all.
-    bad = round(60 * 0.1)
-    ok = 60 - bad
+    everywhere = above(fastest)
+    bad, total = split(everywhere)
+    if bad < 3:
+        bad, total = 10 * bad, 10 * total
     each = bad // 3
+    retried = (bad - each) / total  # 529s and connection errors count as exhausted retries; mid-stream ones not
+    exhausted = []
+    if retried > cfg.exhausted_ratio and duration_seconds(cfg.exhausted_for) < 60 * minutes:
+        exhausted = [Expect(rules.rule("AnthropicRetriesExhausted"), retried)]
     out = [
         Case(
-            f"{pct(0.1)} server-side failures (529, mid-stream overload, connection errors) burn every window",
+            f"{pct(everywhere)} server-side failures (529, mid-stream overload, connection errors) burn every window",
             [
-                call(f"0+{ok}x180"),
-                call(f"0+{each}x180", outcome="failed", status="529", error_type="overloaded_error"),
-                call(f"0+{each}x180", outcome="failed", status="200", error_type="overloaded_error", stream="true"),
-                call(f"0+{bad - 2 * each}x180", outcome="failed", status="", error_type="connection_error"),
+                call(f"0+{total - bad}x{minutes}"),
+                call(f"0+{each}x{minutes}", outcome="failed", status="529", error_type="overloaded_error"),
+                call(
+                    f"0+{each}x{minutes}", outcome="failed", status="200", error_type="overloaded_error", stream="true"
+                ),
+                call(f"0+{bad - 2 * each}x{minutes}", outcome="failed", status="", error_type="connection_error"),
                 # The application cancelling as many calls again changes nothing: not failures, not in the ratio.
-                cancelled_call("0+60x180"),
+                cancelled_call(f"0+{total}x{minutes}"),
             ],
-            [
-                ("180m", [*burning(0.1), Expect(rules.rule("AnthropicRetriesExhausted"), (bad - each) / 60)], []),
-            ],
+            [(f"{minutes}m", [*burning(everywhere), *exhausted], [])],
         )
     ]
     # Between two burn thresholds: 1.5x a slower window's threshold fires it (and the slower ones), not faster.
-    for w in cfg.burn_windows:
-        r = round(1.5 * w.factor * cfg.error_budget, 6)
-        if w.factor == fastest or r > fastest * cfg.error_budget:
+    for limit in limits:
+        r = float(f"{1.5 * limit:.3g}")
+        if limit == fastest or r > fastest or any(0.8 < r / other < 1.25 for other in limits):
             continue
-        bad = round(10000 * r)
+        bad, total = split(r)
         out.append(
             Case(
                 f"{pct(r)} of calls failing with 500 api_error fires only the windows whose threshold it exceeds",
                 [
-                    call(f"0+{10000 - bad}x180"),
-                    call(f"0+{bad}x180", outcome="failed", status="500", error_type="api_error"),
+                    call(f"0+{total - bad}x{minutes}"),
+                    call(f"0+{bad}x{minutes}", outcome="failed", status="500", error_type="api_error"),
                 ],
-                [("180m", burning(r), [])],
+                [(f"{minutes}m", burning(r), [])],
             )
         )
     out.append(
         Case(
             "the application cancels most calls (its own timeouts): no error budget burns",
-            [call("0+10x180"), cancelled_call("0+90x180"), cancelled_call("0+90x180", stream="true")],
-            [("180m", [], ["AnthropicErrorBudgetBurn", "AnthropicRetriesExhausted"])],
+            [
+                call(f"0+10x{minutes}"),
+                cancelled_call(f"0+90x{minutes}"),
+                cancelled_call(f"0+90x{minutes}", stream="true"),
+            ],
+            [(f"{minutes}m", [], ["AnthropicErrorBudgetBurn", "AnthropicRetriesExhausted"])],
         )
     )
-    out.append(
-        Case(
-            "a 5-minute spike of 529s does not page: the long window disagrees",
-            [call("0+60x180"), call("0+0x175 30+30x4", outcome="failed", status="529", error_type="overloaded_error")],
-            [("180m", [], ["AnthropicErrorBudgetBurn"])],
+    # A spike as long as the fastest pair's short window, at twice its threshold: the short window alone would
+    # page, the long one disagrees. Only where the settings keep every pair silent with a margin.
+    quick = next(w for w, limit in zip(cfg.burn_windows, limits, strict=True) if limit == fastest)
+    spike_minutes = max(1, round(duration_seconds(quick.short) / 60))
+    spike = above(fastest)
+    # Before the spike every ratio is 0, so a pair whose `for` outlasts the spike cannot be firing yet.
+    quiet = all(
+        duration_seconds(w.for_) > 60 * spike_minutes
+        or min(
+            _window_ratio(w.long, spike_minutes, minutes, spike), _window_ratio(w.short, spike_minutes, minutes, spike)
         )
+        < limit / 1.2
+        for w, limit in zip(cfg.burn_windows, limits, strict=True)
     )
+    if quiet and spike_minutes < minutes:
+        bad, total = split(spike)
+        out.append(
+            Case(
+                f"a {spike_minutes}-minute spike of 529s does not page: the long window disagrees",
+                [
+                    call(f"0+{total - bad}x{minutes}"),
+                    call(
+                        f"0+0x{minutes - spike_minutes} {bad}+{bad}x{spike_minutes - 1}",
+                        outcome="failed",
+                        status="529",
+                        error_type="overloaded_error",
+                    ),
+                ],
+                [(f"{minutes}m", [], ["AnthropicErrorBudgetBurn"])],
+            )
+        )
     return out
 
 
@@ -145,8 +200,8 @@ def _latency_rules(
             f"{number(threshold_s)}s",
             description=(
                 f"{VALUE_PCT} of {subject} from {who(cfg)} {verb} {number(threshold_s)}s over the last "
-                f"{w.long} (and the last {w.short}). The objective allows {pct(budget)}: its error budget "
-                f"burns at {number(w.factor)}x the sustainable rate."
+                f"{w.long} (and the last {w.short} is above {number(w.factor)}x too). The objective allows "
+                f"{pct(budget)}: its error budget burns at {derived(None, budget, '%.3g')}x the sustainable rate."
             ),
             keeps=cfg.group_by,
             static_labels=(("long", w.long), ("short", w.short)),
@@ -180,22 +235,46 @@ def _duration_runbook(cfg: Config) -> Runbook:
 
 
 def _latency_cases(cfg: Config, rules: Rules) -> list[Case]:
-    """Proves both latency alerts at once: their SLIs read different histograms."""
+    """Proves both latency alerts at once: their SLIs read different histograms. The slow shares exceed the
+    fastest paging threshold of each objective."""
+    minutes = _minutes(cfg)
+    fastest = max(w.factor for w in paging_windows(cfg))
+    slow = above(fastest * (1 - cfg.latency_objective))
+    slow_first = above(fastest * (1 - cfg.ttft_objective))
+    slow_calls, calls_total = split(slow)
+    slow_chunks, chunks_total = split(slow_first)
     firing: list[Expect] = []
     for w in paging_windows(cfg):
         variant = f"{w.long}/{w.short}"
-        firing.append(Expect(rules.rule("AnthropicLatencyBudgetBurn", variant), 1 - 42 / 60))
-        firing.append(Expect(rules.rule("AnthropicTimeToFirstChunkBudgetBurn", variant), 1 - 50 / 60))
+        firing.append(Expect(rules.rule("AnthropicLatencyBudgetBurn", variant), slow))
+        firing.append(Expect(rules.rule("AnthropicTimeToFirstChunkBudgetBurn", variant), slow_first))
     return [
         Case(
-            "30% of calls over the latency threshold and 1 in 6 first chunks over the TTFT threshold",
+            f"{pct(slow)} of calls over the latency threshold and {pct(slow_first)} of first chunks over the TTFT "
+            "threshold",
             [
-                *histogram(c.OPERATION_DURATION, cfg.latency_threshold, "0+42x180", "0+60x180"),
+                *histogram(
+                    c.OPERATION_DURATION,
+                    cfg.latency_threshold,
+                    f"0+{calls_total - slow_calls}x{minutes}",
+                    f"0+{calls_total}x{minutes}",
+                ),
                 # Cancelled calls, all cut short under the threshold: no fast successes, the ratio is unchanged.
-                *histogram(c.OPERATION_DURATION, cfg.latency_threshold, "0+60x180", "0+60x180", error_type="cancelled"),
-                *histogram(c.TIME_TO_FIRST_CHUNK, cfg.ttft_threshold, "0+50x180", "0+60x180"),
+                *histogram(
+                    c.OPERATION_DURATION,
+                    cfg.latency_threshold,
+                    f"0+{calls_total}x{minutes}",
+                    f"0+{calls_total}x{minutes}",
+                    error_type="cancelled",
+                ),
+                *histogram(
+                    c.TIME_TO_FIRST_CHUNK,
+                    cfg.ttft_threshold,
+                    f"0+{chunks_total - slow_chunks}x{minutes}",
+                    f"0+{chunks_total}x{minutes}",
+                ),
             ],
-            [("180m", firing, [])],
+            [(f"{minutes}m", firing, [])],
         )
     ]
 

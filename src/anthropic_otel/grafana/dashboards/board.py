@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.cog import builder as cogbuilder
@@ -124,5 +125,21 @@ def assemble(
             row_height = max(row_height, h)
         y += row_height
     encoded = JSONEncoder(sort_keys=True, indent=2).encode(board.build())
-    result: dict[str, object] = json.loads(encoded)
-    return result
+    result: dict[str, Any] = json.loads(encoded)
+    return for_minimum_grafana(result)
+
+
+# The oldest Grafana the dashboards are written for, and its dashboard schema version. Newer Grafana versions
+# migrate an older schema forward on load; an older one cannot read a newer schema's fields.
+MINIMUM_GRAFANA = "11.0"
+MINIMUM_SCHEMA_VERSION = 39
+
+
+def for_minimum_grafana(board: dict[str, Any]) -> dict[str, Any]:
+    """The SDK writes its own (latest) schema version and link placement; pin both to what `MINIMUM_GRAFANA`
+    reads: the dashboards use nothing newer."""
+    board["schemaVersion"] = MINIMUM_SCHEMA_VERSION
+    for link in board.get("links", []):
+        link.pop("placement", None)  # "inControlsMenu": a newer Grafana's controls menu; the default is the bar
+    board["description"] = f"{board['description']} Needs Grafana {MINIMUM_GRAFANA} or newer."
+    return board

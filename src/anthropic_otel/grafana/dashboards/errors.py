@@ -318,9 +318,11 @@ def traces(cfg: Config, q: Queries) -> Row:
 
     shown = (c.ANTHROPIC_REQUEST_ID, c.ERROR_TYPE, c.ANTHROPIC_ERROR_CODE, c.HTTP_RESPONSE_STATUS_CODE)
     call_query = traceql(f'span.{c.ANTHROPIC_CALL_OUTCOME} = "failed"', *shown, c.GEN_AI_REQUEST_MODEL)
-    # Attempt spans are the ones with an HTTP method (call spans have none); error.type is set when one failed.
+    # Our failed attempt spans: error.type with anthropic.error.retryable, which only they carry (the SDK's
+    # own call span also has an HTTP method and error.type, so those alone would list each failure twice).
+    retryable = f"span.{c.ANTHROPIC_ERROR_RETRYABLE}"
     attempt_query = traceql(
-        f'span.{c.HTTP_REQUEST_METHOD} != "" && span.{c.ERROR_TYPE} != ""',
+        f'span.{c.ERROR_TYPE} != "" && ({retryable} = true || {retryable} = false)',
         *shown,
         c.ANTHROPIC_ERROR_RETRYABLE,
         c.ANTHROPIC_RETRY_DELAY,
