@@ -284,6 +284,12 @@ class Call:
             value = _int(_get(usage, key))
             if value is not None:
                 self._usage[key] = value
+        split = _get(usage, "cache_creation")
+        if split is not None:
+            for key, name in _CACHE_SPLIT:
+                value = _int(_get(split, key))
+                if value is not None:
+                    self._usage[name] = value
 
     def body_attached(self, json_body: bool) -> None:
         """The application will read the response body after the call returns; keep a JSON one for its usage."""
@@ -446,6 +452,7 @@ class Call:
             time_to_first_chunk=(self.first_chunk_ns - self.start_ns) / 1e9 if self.first_chunk_ns else None,
             error_type=info.error_type if info is not None else None,
             error_code=info.error_code if info is not None else None,
+            **_cache_writes(usage),
             outcome=self._outcome(info),
             partial=self._partial(),
             raised=raised or info is not None,
@@ -465,6 +472,27 @@ class Call:
         ):
             return last.info
         return from_exc
+
+
+# `usage.cache_creation` keys and the `_usage` names their counts are kept under.
+_CACHE_SPLIT = (
+    ("ephemeral_5m_input_tokens", "cache_creation_5m"),
+    ("ephemeral_1h_input_tokens", "cache_creation_1h"),
+)
+
+
+def _cache_writes(usage: dict[str, int]) -> dict[str, int | None]:
+    """Cache writes by lifetime; what the breakdown does not account for (all, without one) stays unsplit."""
+    total = usage.get("cache_creation_input_tokens")
+    short, long = usage.get("cache_creation_5m"), usage.get("cache_creation_1h")
+    unsplit = total
+    if total is not None and (short is not None or long is not None):
+        unsplit = max(0, total - (short or 0) - (long or 0))
+    return {
+        "cache_creation_5m_input_tokens": short,
+        "cache_creation_1h_input_tokens": long,
+        "cache_creation_unsplit_input_tokens": unsplit,
+    }
 
 
 def _json(data: str | bytes) -> Any:
