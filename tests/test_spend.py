@@ -143,8 +143,18 @@ def test_a_price_file_overrides_and_extends(tmp_path: Path, monkeypatch: pytest.
     "bad",
     [
         {"families": [{"family": "claude-x", "input": 1}]},
-        {"families": [{"family": "claude-x", "input": -1, "cache_write_5m": 1, "cache_write_1h": 1,
-                       "cache_read": 1, "output": 1}]},  # fmt: skip
+        {
+            "families": [
+                {
+                    "family": "claude-x",
+                    "input": -1,
+                    "cache_write_5m": 1,
+                    "cache_write_1h": 1,
+                    "cache_read": 1,
+                    "output": 1,
+                }
+            ]
+        },
         {"families": [{"family": "Claude X"}]},
         {"batch_discount": 1.5},
     ],
@@ -162,9 +172,7 @@ def test_a_bad_price_file_is_refused(tmp_path: Path, bad: dict[str, Any]) -> Non
 @pytest.mark.parametrize(
     ("status", "code"), [(402, None), (403, "enforced_spend_limit_reached")], ids=["402", "403-spend-limit"]
 )
-def test_spend_limit_turns_every_call_into_a_billing_error(
-    telemetry: Telemetry, status: int, code: str | None
-) -> None:
+def test_spend_limit_turns_every_call_into_a_billing_error(telemetry: Telemetry, status: int, code: str | None) -> None:
     table = pricing.shipped()
     limit = SpendLimit(0.001, status, table)
     with Simulator("ok:cache_read=100", spend_limit=limit) as sim:
