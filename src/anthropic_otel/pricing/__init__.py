@@ -73,11 +73,12 @@ class Family:
     def pattern(self) -> str:
         """The model ids of this family, as a regular expression that Python and Prometheus (RE2) read alike;
         Prometheus anchors it, Python's `fullmatch` does the same."""
-        return r"(?:[a-z]+\.)?(?:anthropic\.)?" + re.escape(self.family).replace(r"\-", "-") + MODEL_SUFFIX
+        return r"(?:\w+\.)?(?:anthropic\.)?" + re.escape(self.family).replace(r"\-", "-") + MODEL_SUFFIX
 
 
 # A snapshot date (`-20250929` or Vertex's `@20250929`) and Bedrock's version suffix (`-v1:0`), both optional.
-MODEL_SUFFIX = r"(?:[-@][0-9]{8})?(?:-v[0-9]+(?::[0-9]+)?)?"
+# (No character classes: dashboard checks read `[...]` as a range selector's window.)
+MODEL_SUFFIX = r"(?:(?:-|@)\d{8})?(?:-v\d+(?::\d+)?)?"
 
 
 @dataclass(frozen=True)
