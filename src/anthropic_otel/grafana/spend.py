@@ -59,7 +59,7 @@ def cache_savings(rates: pricing.Rates, category: str) -> float:
 
 
 def model_regex(families: Sequence[pricing.Family]) -> str:
-    return "|".join(f.pattern for f in families)
+    return pricing.model_regex(families)
 
 
 def _model_matcher(regex: str, op: str = "=~") -> M:

@@ -73,12 +73,20 @@ class Family:
     def pattern(self) -> str:
         """The model ids of this family, as a regular expression that Python and Prometheus (RE2) read alike;
         Prometheus anchors it, Python's `fullmatch` does the same."""
-        return r"(?:\w+\.)?(?:anthropic\.)?" + re.escape(self.family).replace(r"\-", "-") + MODEL_SUFFIX
+        return model_regex((self,))
 
 
-# A snapshot date (`-20250929` or Vertex's `@20250929`) and Bedrock's version suffix (`-v1:0`), both optional.
-# (No character classes: dashboard checks read `[...]` as a range selector's window.)
+# Bedrock's optional `[region.]anthropic.` prefix; a snapshot date (`-20250929` or Vertex's `@20250929`) and
+# Bedrock's version suffix (`-v1:0`), both optional. (No character classes: the dashboard checks read `[...]` as
+# a range selector's window.)
+MODEL_PREFIX = r"(?:\w+\.)?(?:anthropic\.)?"
 MODEL_SUFFIX = r"(?:(?:-|@)\d{8})?(?:-v\d+(?::\d+)?)?"
+
+
+def model_regex(families: Sequence[Family]) -> str:
+    """The model ids of any of `families`, as one regular expression (prefix and suffix written once)."""
+    ids = "|".join(re.escape(f.family).replace(r"\-", "-") for f in families)
+    return f"{MODEL_PREFIX}(?:{ids}){MODEL_SUFFIX}"
 
 
 @dataclass(frozen=True)
