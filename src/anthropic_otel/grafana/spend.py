@@ -58,6 +58,12 @@ def cache_savings(rates: pricing.Rates, category: str) -> float:
     return 0.0
 
 
+def _selector(model: M, base: str, rest: Sequence[M] = ()) -> str:
+    """The family matcher first, then the user's selector (and a dashboard's `$model` variable, which further
+    narrows the models), then the category matchers."""
+    return "{" + ", ".join(p for p in (str(model), base.strip(), *map(str, rest)) if p) + "}"
+
+
 def model_regex(families: Sequence[pricing.Family]) -> str:
     return pricing.model_regex(families)
 
@@ -74,10 +80,8 @@ def priced(
     *,
     price: Price = list_price,
     func: str = "rate",
-    recorded: str | None = None,
 ) -> str:
-    """USD per second (`rate`) or USD (`increase`) over `window`, summed by `group`. With `recorded`, the
-    name of a recorded token rate (`token_rate_by_category`), whose series are priced instead of raw ones."""
+    """USD per second (`rate`) or USD (`increase`) over `window`, summed by `group`."""
     terms = []
     for rates, families in pricing.groups(table):
         model = _model_matcher(model_regex(families))
@@ -85,11 +89,7 @@ def priced(
             per_token = price(rates, category)
             if not per_token:
                 continue
-            if recorded is not None:
-                sel = selector("", (model, *CATEGORY_MATCHERS[category]))
-                terms.append(f"{recorded}{sel} * {number(per_token)}")
-                continue
-            sel = selector(base, (model, *CATEGORY_MATCHERS[category]))
+            sel = _selector(model, base, CATEGORY_MATCHERS[category])
             terms.append(f"{func}({TOKEN_SUM}{sel}[{window}]) * {number(per_token)}")
     if not terms:
         return "vector(0)"
@@ -102,15 +102,9 @@ def unpriced_tokens(
     table: pricing.PriceTable, base: str, window: str, group: Sequence[str], *, func: str = "increase"
 ) -> str:
     """Tokens of models no price family matches, over `window`, by `group`."""
-    matchers = (_model_matcher(model_regex(table.families), "!~"),) if table.families else ()
+    sel = _selector(_model_matcher(model_regex(table.families), "!~"), base) if table.families else selector(base, ())
     agg = f"sum {by(group)}" if group else "sum"
-    return f"{agg} ({func}({TOKEN_SUM}{selector(base, matchers)}[{window}]))"
-
-
-def token_rate_by_category(base: str, window: str, group: Sequence[str]) -> str:
-    """Tokens per second by `group` and the labels prices depend on: what `priced(recorded=...)` reads."""
-    labels = (*group, *(label(k) for k in (c.GEN_AI_TOKEN_TYPE, c.ANTHROPIC_TOKEN_CACHE, c.ANTHROPIC_TOKEN_CACHE_TTL)))
-    return f"sum {by(dict.fromkeys(labels))} (rate({TOKEN_SUM}{selector(base, ())}[{window}]))"
+    return f"{agg} ({func}({TOKEN_SUM}{sel}[{window}]))"
 
 
 def tokens(base: str, window: str, group: Sequence[str], matchers: Sequence[M], *, func: str = "rate") -> str:

@@ -13,7 +13,7 @@ from ..burn import human_duration
 from ..config import BurnWindow, Config, duration_seconds
 from ..promql import MODEL, PROVIDER, by, number
 from ..recording import PREFIX, RecordingRule
-from ..spend import priced, token_rate_by_category, unpriced_tokens
+from ..spend import priced, unpriced_tokens
 from .cases import MODEL_A, Case, Expect, Series
 from .common import labelled, who
 from .model import Alert, Rule, Rules, Runbook
@@ -57,11 +57,7 @@ def _records(cfg: Config) -> list[RecordingRule]:
     if unknown:
         raise ValueError(f"spend_group_by {sorted(unknown)}: the spend records keep only {list(_keeps(cfg))}")
     base, *longer = _windows(cfg)
-    tokens = f"{PREFIX}:token_usage:rate{base}"
-    out = [
-        RecordingRule(tokens, token_rate_by_category(cfg.selector, base, _keeps(cfg))),
-        RecordingRule(spend_rate(base), priced(prices(cfg), cfg.selector, base, _keeps(cfg), recorded=tokens)),
-    ]
+    out = [RecordingRule(spend_rate(base), priced(prices(cfg), cfg.selector, base, _keeps(cfg)))]
     # A subquery at the base window's step: the average of back-to-back base-window rates is exactly the long
     # window's rate, and the rule stays valid when Grafana-managed alerting expands the record into its expression.
     out += [RecordingRule(spend_rate(w), f"avg_over_time({spend_rate(base)}[{w}:{base}])") for w in longer]
