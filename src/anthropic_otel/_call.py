@@ -316,6 +316,12 @@ class Call:
             value = _int(_get(usage, key))
             if value is not None:
                 self._usage[key] = value
+        split = _get(usage, "cache_creation")
+        if split is not None:
+            for key, name in _CACHE_SPLIT:
+                value = _int(_get(split, key))
+                if value is not None:
+                    self._usage[name] = value
 
     def body_attached(self, json_body: bool) -> None:
         """The application will read the response body after the call returns; keep a JSON one for its usage."""
@@ -504,6 +510,7 @@ class Call:
             (self.first_chunk_ns - self.start_ns) / 1e9 if self.first_chunk_ns else None,  # time_to_first_chunk
             info.error_type if info is not None else None,
             info.error_code if info is not None else None,
+            *_cache_writes(usage),
             self._outcome(info, cancelled),
             self._partial(),
             raised or info is not None,
@@ -526,6 +533,24 @@ class Call:
         ):
             return last.info
         return from_exc
+
+
+# `usage.cache_creation` keys and the `_usage` names their counts are kept under.
+_CACHE_SPLIT = (
+    ("ephemeral_5m_input_tokens", "cache_creation_5m"),
+    ("ephemeral_1h_input_tokens", "cache_creation_1h"),
+)
+
+
+def _cache_writes(usage: dict[str, int]) -> tuple[int | None, int | None, int | None]:
+    """Cache writes by lifetime (5 m, 1 h, unsplit), in `CallRecord`'s field order; what the breakdown does not
+    account for (all, without one) stays unsplit."""
+    total = usage.get("cache_creation_input_tokens")
+    short, long = usage.get("cache_creation_5m"), usage.get("cache_creation_1h")
+    unsplit = total
+    if total is not None and (short is not None or long is not None):
+        unsplit = max(0, total - (short or 0) - (long or 0))
+    return short, long, unsplit
 
 
 def _json(data: str | bytes) -> Any:

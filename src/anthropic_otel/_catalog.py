@@ -53,6 +53,8 @@ ANTHROPIC_MESSAGE_STOP_REASON = "anthropic.message.stop_reason"
 ANTHROPIC_CALL_OUTCOME = "anthropic.call.outcome"
 ANTHROPIC_STREAM_PARTIAL = "anthropic.stream.partial"
 ANTHROPIC_TOKEN_CACHE = "anthropic.token.cache"
+# The lifetime of a prompt-cache write (priced differently), on `creation` points when the response tells it.
+ANTHROPIC_TOKEN_CACHE_TTL = "anthropic.token.cache_ttl"
 ANTHROPIC_RATELIMIT_KIND = "anthropic.ratelimit.kind"
 
 # --- attribute values -------------------------------------------------------------------------------------
@@ -84,6 +86,8 @@ TOKEN_OUTPUT = "output"
 CACHE_NONE = "none"
 CACHE_READ = "read"
 CACHE_CREATION = "creation"
+CACHE_TTL_5M = "5m"
+CACHE_TTL_1H = "1h"
 
 # The `anthropic-ratelimit-<header>-{limit,remaining}` headers, and the `anthropic.ratelimit.kind` each becomes.
 RATELIMIT_KINDS: dict[str, str] = {
@@ -181,8 +185,8 @@ TOKEN_USAGE = Metric(
     "gen_ai.client.token.usage",
     "histogram",
     "{token}",
-    "Tokens per call, by direction and (input) prompt-cache use.",
-    (*_CALL_KEYS, GEN_AI_TOKEN_TYPE, ANTHROPIC_TOKEN_CACHE),
+    "Tokens per call, by direction, (input) prompt-cache use and cache-write lifetime.",
+    (*_CALL_KEYS, GEN_AI_TOKEN_TYPE, ANTHROPIC_TOKEN_CACHE, ANTHROPIC_TOKEN_CACHE_TTL),
     TOKEN_BUCKETS,
 )
 TIME_TO_FIRST_CHUNK = Metric(

@@ -19,7 +19,7 @@ from ._record import CALL_SPAN_ATTRIBUTES, TOKEN_POINTS, AttemptRecord, CallReco
 from ._telemetry import Telemetry
 
 _CALL_SPAN_KEYS = tuple(CALL_SPAN_ATTRIBUTES.values())
-_TOKEN_FIELDS = tuple((CallRecord._fields.index(field), token, cache) for field, token, cache in TOKEN_POINTS)
+_TOKEN_FIELDS = tuple((CallRecord._fields.index(field), token, cache, ttl) for field, token, cache, ttl in TOKEN_POINTS)
 
 
 class CallFacts(NamedTuple):
@@ -158,11 +158,13 @@ def call_metrics(
         telemetry.time_to_first_chunk.record(record.time_to_first_chunk, base, context=ctx)
 
     if facts.is_chat:
-        for index, token_type, cache in _TOKEN_FIELDS:
+        for index, token_type, cache, ttl in _TOKEN_FIELDS:
             value: int | None = record[index]  # type: ignore[assignment]
             if value is None or (cache != cat.CACHE_NONE and value == 0):
                 continue
             points = dict(base)
             points[cat.GEN_AI_TOKEN_TYPE] = token_type
             points[cat.ANTHROPIC_TOKEN_CACHE] = cache
+            if ttl is not None:
+                points[cat.ANTHROPIC_TOKEN_CACHE_TTL] = ttl
             telemetry.token_usage.record(value, points, context=ctx)

@@ -47,6 +47,11 @@ class CallRecord(NamedTuple):
     error_type: str | None
     error_code: str | None
     # The rest.
+    # Cache writes by lifetime, from `usage.cache_creation` when the response has it; `unsplit`: writes whose
+    # lifetime the response did not tell (all of them on APIs without the breakdown).
+    cache_creation_5m_input_tokens: int | None
+    cache_creation_1h_input_tokens: int | None
+    cache_creation_unsplit_input_tokens: int | None
     outcome: cat.Outcome
     partial: bool  # a stream that output something and did not end with `message_stop`
     raised: bool  # the call raised (or its stream failed): the call span's status is ERROR
@@ -70,15 +75,24 @@ CALL_SPAN_ATTRIBUTES: Mapping[str, str] = {
     "error_type": cat.ERROR_TYPE,
     "error_code": cat.ANTHROPIC_ERROR_CODE,
 }
-# The usage fields (the API's names) whose token counts become `gen_ai.client.token.usage` points:
-# (field, `gen_ai.token.type`, `anthropic.token.cache`).
-TOKEN_POINTS: tuple[tuple[str, str, str], ...] = (
-    ("input_tokens", cat.TOKEN_INPUT, cat.CACHE_NONE),
-    ("cache_read_input_tokens", cat.TOKEN_INPUT, cat.CACHE_READ),
-    ("cache_creation_input_tokens", cat.TOKEN_INPUT, cat.CACHE_CREATION),
-    ("output_tokens", cat.TOKEN_OUTPUT, cat.CACHE_NONE),
+# The `CallRecord` fields whose token counts become `gen_ai.client.token.usage` points:
+# (field, `gen_ai.token.type`, `anthropic.token.cache`, `anthropic.token.cache_ttl` or None). Cache writes are
+# split by lifetime, so that the sum over `anthropic.token.cache="creation"` is still every cache write.
+TOKEN_POINTS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("input_tokens", cat.TOKEN_INPUT, cat.CACHE_NONE, None),
+    ("cache_read_input_tokens", cat.TOKEN_INPUT, cat.CACHE_READ, None),
+    ("cache_creation_5m_input_tokens", cat.TOKEN_INPUT, cat.CACHE_CREATION, cat.CACHE_TTL_5M),
+    ("cache_creation_1h_input_tokens", cat.TOKEN_INPUT, cat.CACHE_CREATION, cat.CACHE_TTL_1H),
+    ("cache_creation_unsplit_input_tokens", cat.TOKEN_INPUT, cat.CACHE_CREATION, None),
+    ("output_tokens", cat.TOKEN_OUTPUT, cat.CACHE_NONE, None),
 )
-USAGE_FIELDS: tuple[str, ...] = tuple(field for field, _, _ in TOKEN_POINTS)
+# The API's usage fields read as they are; `usage.cache_creation` (the lifetime breakdown) is read besides.
+USAGE_FIELDS: tuple[str, ...] = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
 
 if tuple(CALL_SPAN_ATTRIBUTES) != CallRecord._fields[: len(CALL_SPAN_ATTRIBUTES)]:  # pragma: no cover
     raise ImportError("CallRecord's span fields and CALL_SPAN_ATTRIBUTES are out of step")

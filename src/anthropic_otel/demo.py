@@ -174,6 +174,60 @@ def _progress(reader: Any, elapsed: float) -> str:
     )
 
 
+# (gen_ai.token.type, anthropic.token.cache, anthropic.token.cache_ttl) -> the price category; cache writes
+# without a lifetime are priced at the default one (5 minutes).
+_PRICE_CATEGORY = {
+    ("input", "none", None): "input",
+    ("output", "none", None): "output",
+    ("input", "read", None): "cache_read",
+    ("input", "creation", "5m"): "cache_write_5m",
+    ("input", "creation", None): "cache_write_5m",
+    ("input", "creation", "1h"): "cache_write_1h",
+}
+
+
+def _spend(token_points: list[tuple[dict[str, Any], Any]], spans: list[Any]) -> list[str]:
+    """Spend by model at list prices (the shipped table, or $ANTHROPIC_OTEL_PRICE_FILE), and a forecast at the
+    run's pace. Token totals per model are priced without the long-context rates (per-call prompt sizes are not
+    in the aggregated metric)."""
+    from anthropic_otel import pricing
+
+    table = pricing.load()
+    per_model: dict[str, Counter[str]] = defaultdict(Counter)
+    for attrs, point in token_points:
+        key = (
+            attrs.get("gen_ai.token.type"),
+            attrs.get("anthropic.token.cache"),
+            attrs.get("anthropic.token.cache_ttl"),
+        )
+        category = _PRICE_CATEGORY.get(key)  # type: ignore[arg-type]
+        if category is not None:
+            per_model[str(attrs.get("gen_ai.request.model"))][category] += int(point.sum)
+    if not per_model:
+        return []
+    times = [(s.start_time, s.end_time) for s in spans if s.start_time and s.end_time]
+    elapsed = (max(e for _, e in times) - min(b for b, _ in times)) / 1e9 if times else 0.0
+    lines = [f"\nSpend at list prices (price table read {table.read}):"]
+    total = 0.0
+    for model, counts in sorted(per_model.items()):
+        cost = table.cost(model, pricing.Usage(**counts))
+        saved = None
+        if cost is not None:
+            uncached = table.uncached_cost(model, pricing.Usage(**counts))
+            saved = (uncached or 0.0) - cost
+            total += cost
+        shown = f"{cost:10.4f} USD" if cost is not None else "  unpriced    "
+        cache = f"  (prompt cache saved {saved:.4f} USD)" if saved else ""
+        lines.append(f"  {model:<24} {shown}  {sum(counts.values()):>9} tokens{cache}")
+    if elapsed > 0:
+        hourly = total / elapsed * 3600
+        lines.append(
+            f"  total {total:.4f} USD in {elapsed:.0f} s; at this pace {hourly:.2f} USD/hour, "
+            f"{hourly * 24 * 30:.2f} USD per 30 days (forecast)"
+        )
+    return lines
+
+
 def summary(reader: Any, spans: list[Any]) -> str:
     """A readable account of what the exported telemetry says."""
     lines: list[str] = []
@@ -244,6 +298,8 @@ def summary(reader: Any, spans: list[Any]) -> str:
             limit = limits.get(key) or 0
             share = f"{100 * remaining[key] / limit:5.1f}%" if limit else "  n/a"
             lines.append(f"  {key[0]:<14} {key[1]:<20} {int(remaining[key]):>8} / {int(limit):<8} {share}")
+
+    lines += _spend(metric_points(reader, "gen_ai.client.token.usage"), spans)
 
     failed_attempts = [
         s for s in spans if (s.attributes or {}).get("error.type") and "url.path" in (s.attributes or {})

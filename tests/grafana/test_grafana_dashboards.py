@@ -33,9 +33,9 @@ def content_panels(board: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in panels(board) if p["type"] != "row"]
 
 
-def test_two_dashboards_with_stable_uids(dashboards: dict[str, dict[str, Any]]) -> None:
+def test_dashboards_with_stable_uids(dashboards: dict[str, dict[str, Any]]) -> None:
     uids = {b["uid"] for b in dashboards.values()}
-    assert uids == {"anthropic-otel-overview", "anthropic-otel-errors"}
+    assert uids == {"anthropic-otel-overview", "anthropic-otel-errors", "anthropic-otel-spend"}
     for path, board in dashboards.items():
         assert path == f"dashboards/{board['uid']}.json"
         assert board["title"] and board["description"] and board["schemaVersion"] >= 39

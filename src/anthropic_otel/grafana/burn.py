@@ -33,3 +33,12 @@ def both_windows_above(record: Callable[[str], str], window: BurnWindow, budget:
     """The long window proves the budget is really burning, the short one that it still is."""
     limit = threshold(window, budget)
     return f"{record(window.long)} > {limit}\nand\n{record(window.short)} > {limit}"
+
+
+def human_duration(seconds: float) -> str:
+    """`2.1 days`, `5 hours`: a duration for alert and runbook text."""
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            amount = seconds / size
+            return f"{amount:.1f} {unit}" if amount != int(amount) else f"{int(amount)} {unit}"
+    return f"{seconds:g} seconds"

@@ -29,6 +29,8 @@ _FLAGS = {
     "rule_interval": "evaluation interval of the rule groups (default: the server's)",
     "grafana_datasource_uid": "Prometheus datasource uid for Grafana-managed alerting",
     "dashboard_uid_prefix": "prefix of the dashboards' uids and file names",
+    "spend_budget": "spend budget in USD per spend_period (default 30d) for the spend alerts and dashboard",
+    "price_file": "JSON price table merged over the shipped one (docs/spend.md)",
 }
 
 

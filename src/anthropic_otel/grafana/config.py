@@ -104,6 +104,28 @@ class Config:
     # Dashboard-only threshold (refusals are a product signal, not an outage: no alert).
     refusal_ratio: float = 0.05
 
+    # Spend (docs/spend.md). The budget in USD per `spend_period` for everything the selector picks (Anthropic's
+    # spend limits are per organization/workspace and month); `spend_group_by` splits it (e.g. by job).
+    spend_budget: float = 1000.0
+    spend_period: str = "30d"
+    spend_group_by: tuple[str, ...] = ()
+    spend_burn_windows: tuple[BurnWindow, ...] = (
+        BurnWindow("1h", "5m", 14.4, "critical", "2m"),
+        BurnWindow("6h", "30m", 6.0, "critical", "15m"),
+        BurnWindow("1d", "2h", 1.5, "warning", "1h"),
+    )
+    # A model's spend over `spend_spike_window` above `spend_spike_factor` times its `spend_spike_baseline`
+    # average, and above `spend_spike_min_usd_per_hour` (so that a model at pennies never pages).
+    spend_spike_window: str = "15m"
+    spend_spike_baseline: str = "6h"
+    spend_spike_factor: float = 3.0
+    spend_spike_min_usd_per_hour: float = 1.0
+    spend_spike_for: str = "15m"
+    unpriced_window: str = "30m"
+    unpriced_for: str = "15m"
+    # A JSON price table merged over the shipped one (None: $ANTHROPIC_OTEL_PRICE_FILE, else the shipped one).
+    price_file: str | None = None
+
     # Rule-group evaluation interval; None leaves it to the server's global setting.
     rule_interval: str | None = None
     # Where your responders open runbook.md (e.g. its page in your wiki or repository). Unset, the rules carry
@@ -145,7 +167,11 @@ class Config:
                 value = getattr(self, f.name)
                 if value is not None:
                     duration_seconds(value)
-        for window in self.burn_windows:
+        if self.spend_budget <= 0 or self.spend_spike_factor <= 1 or self.spend_spike_min_usd_per_hour < 0:
+            raise ValueError("spend_budget must be > 0, spend_spike_factor > 1, spend_spike_min_usd_per_hour >= 0")
+        if duration_seconds(self.spend_spike_window) >= duration_seconds(self.spend_spike_baseline):
+            raise ValueError("spend_spike_window must be shorter than spend_spike_baseline")
+        for window in (*self.burn_windows, *self.spend_burn_windows):
             for text in (window.long, window.short, window.for_):
                 duration_seconds(text)
             if duration_seconds(window.short) >= duration_seconds(window.long):
@@ -263,4 +289,13 @@ def demo_config() -> Config:
         exhausted_for="10s",
         truncation_window="1m",
         truncation_for="10s",
+        spend_burn_windows=(
+            BurnWindow("2m", "20s", 14.4, "critical", "0s"),
+            BurnWindow("10m", "1m", 1.5, "warning", "0s"),
+        ),
+        spend_spike_window="1m",
+        spend_spike_baseline="10m",
+        spend_spike_for="10s",
+        unpriced_window="1m",
+        unpriced_for="10s",
     )

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ._responses import RateLimits
 from ._scenario import FAULTS, Scenario, ScenarioError
 from ._server import ReceivedRequest, Simulator
+from ._spend import SpendLimit
 
 if TYPE_CHECKING:
     from ._recording import Recording
@@ -45,6 +46,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "Simulator",
+    "SpendLimit",
 ]
 
 # name -> module that defines it, imported on first access (PEP 562): they need opentelemetry-sdk.

@@ -112,17 +112,27 @@ class Reply:
     output_tokens: int
     stop_sequence: str | None = None
     tool_name: str | None = None
-    cache_creation: int = 0
+    cache_creation: int = 0  # 5-minute cache writes
+    cache_creation_1h: int = 0
     cache_read: int = 0
     id: str = field(default_factory=lambda: new_id("msg_sim_"))
     tool_id: str = field(default_factory=lambda: new_id("toolu_sim_"))
 
-    def usage(self, output_tokens: int) -> dict[str, int]:
+    @property
+    def cache_writes(self) -> int:
+        return self.cache_creation + self.cache_creation_1h
+
+    def usage(self, output_tokens: int) -> dict[str, Any]:
         return {
             "input_tokens": self.input_tokens,
             "output_tokens": output_tokens,
-            "cache_creation_input_tokens": self.cache_creation,
+            "cache_creation_input_tokens": self.cache_writes,
             "cache_read_input_tokens": self.cache_read,
+            # The API's breakdown of cache writes by lifetime (they are priced differently).
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": self.cache_creation,
+                "ephemeral_1h_input_tokens": self.cache_creation_1h,
+            },
         }
 
     def _tool_block(self) -> dict[str, Any]:

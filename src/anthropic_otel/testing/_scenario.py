@@ -25,6 +25,7 @@ _PARAM_TYPES: dict[str, type] = {
     "delay": float,
     "cache_read": int,
     "cache_creation": int,
+    "cache_creation_1h": int,
     "after": int,
     "retry_after": int,
     "retry_after_ms": int,
@@ -37,7 +38,7 @@ _PARAM_TYPES: dict[str, type] = {
     "aws": str,
     "gcp": str,
 }
-_MESSAGE_PARAMS = frozenset({"deltas", "interval", "delay", "cache_read", "cache_creation"})
+_MESSAGE_PARAMS = frozenset({"deltas", "interval", "delay", "cache_read", "cache_creation", "cache_creation_1h"})
 # `aws=` / `gcp=` choose the error Bedrock / Vertex send instead of the one the fault maps to.
 _PLATFORM_PARAMS = frozenset({"aws", "gcp"})
 # `body_delay=S`: the error's headers at once, its body S seconds later, or as soon as `Simulator.release_held()`

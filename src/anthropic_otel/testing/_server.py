@@ -48,6 +48,7 @@ from ._responses import (
     tool_name,
 )
 from ._scenario import ERROR_STATUS, Scenario, ScenarioError, Step
+from ._spend import SpendLimit
 
 log = logging.getLogger("anthropic_otel.testing")
 
@@ -128,10 +129,13 @@ class Simulator:
         on_request: Callable[[ReceivedRequest], None] | None = None,
         max_recorded: int = 10_000,
         batch_seconds: float = 0.0,
+        spend_limit: SpendLimit | None = None,
     ) -> None:
         if not allow_non_loopback and not is_loopback(host):
             raise ValueError(f"refusing to listen on non-loopback host {host!r} (pass allow_non_loopback=True)")
         self._scenario = Scenario.parse(scenario)
+        # Once the priced tokens served reach it, every Messages call gets the billing error (see `_spend`).
+        self.spend_limit = spend_limit
         self.host = host.strip("[]")
         self._requested_port = port
         self.ratelimits = ratelimits if ratelimits is not None else RateLimits()
@@ -499,6 +503,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(500, error_body("api_error", message, self._rid), {"x-should-retry": "false"})
             return
         step = sim._draw(scenario, retry_count)
+        if route.messages and sim.spend_limit is not None:
+            step = sim.spend_limit.reached() or step
         streaming = route.endpoint == "messages" and (route.stream or (body or {}).get("stream") is True)
         outcome: Outcome | None = None
         if route.messages:
@@ -569,7 +575,9 @@ class _Handler(BaseHTTPRequestHandler):
         reply = self._reply(step, body, route)
         low = step.name == "ratelimit_low"
         sim = self.server.simulator
-        sim._tracker.use(input_tokens=reply.input_tokens + reply.cache_creation, output_tokens=reply.output_tokens)
+        sim._tracker.use(input_tokens=reply.input_tokens + reply.cache_writes, output_tokens=reply.output_tokens)
+        if sim.spend_limit is not None:
+            sim.spend_limit.charge(reply)
         if streaming:
             self._stream(step, reply, low)
             return
@@ -606,6 +614,7 @@ class _Handler(BaseHTTPRequestHandler):
             stop_sequence=first_stop_sequence(body) if stop_reason == "stop_sequence" else None,
             tool_name=tool_name(body) if stop_reason == "tool_use" else None,
             cache_creation=int(step.number("cache_creation", 0)),
+            cache_creation_1h=int(step.number("cache_creation_1h", 0)),
             cache_read=int(step.number("cache_read", 0)),
         )
         if platform != "anthropic":

@@ -6,8 +6,10 @@ import argparse
 import sys
 import time
 
+from .. import pricing
 from ._scenario import FAULTS, SPECS, ScenarioError
 from ._server import ReceivedRequest, Simulator, is_loopback
+from ._spend import SpendLimit
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,6 +25,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=None, help="seed for mix: scenarios")
     parser.add_argument("--list-faults", action="store_true", help="list the faults and exit")
     parser.add_argument("--quiet", "-q", action="store_true", help="do not print a line per request")
+    parser.add_argument(
+        "--spend-limit",
+        type=float,
+        default=None,
+        metavar="USD",
+        help="after this many USD of priced tokens, answer every Messages call with a billing error",
+    )
+    parser.add_argument(
+        "--spend-limit-status",
+        type=int,
+        choices=(402, 403),
+        default=402,
+        help="402 billing_error (default) or 403 billing_error with error_code enforced_spend_limit_reached",
+    )
+    parser.add_argument("--price-file", default=None, help="JSON price table merged over the shipped one")
     parser.add_argument(
         "--allow-non-loopback", action="store_true", help="allow listening on a non-loopback address (unsafe)"
     )
@@ -54,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
+        limit = None
+        if args.spend_limit is not None:
+            limit = SpendLimit(args.spend_limit, args.spend_limit_status, pricing.load(args.price_file))
         sim = Simulator(
             args.scenario,
             host=args.host,
@@ -61,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             allow_non_loopback=True,
             on_request=None if args.quiet else _describe,
+            spend_limit=limit,
         )
-    except ScenarioError as exc:
+    except (ScenarioError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
@@ -72,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         print(f"Anthropic API simulator on {sim.base_url} (scenario {sim.scenario})", flush=True)
+        if limit is not None:
+            print(f"Spend limit: ${limit.usd:g} of priced tokens, then HTTP {limit.status} billing_error", flush=True)
         print("Point the SDK at it:")
         print(f"  export ANTHROPIC_BASE_URL={sim.base_url}")
         print("  export ANTHROPIC_API_KEY=sk-ant-sim   # any value is accepted")

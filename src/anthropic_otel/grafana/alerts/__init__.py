@@ -7,9 +7,9 @@ The order here is the order of the rules in alerts.yaml and of the runbook's sec
 
 from __future__ import annotations
 
-from . import calls, capacity, errors, slo_burn
+from . import calls, capacity, errors, slo_burn, spend
 from .model import Alert, AlertRule, Rule, Rules, Runbook
 
-ALERTS: tuple[Alert, ...] = (*errors.ALERTS, *slo_burn.ALERTS, *capacity.ALERTS, *calls.ALERTS)
+ALERTS: tuple[Alert, ...] = (*errors.ALERTS, *slo_burn.ALERTS, *capacity.ALERTS, *calls.ALERTS, *spend.ALERTS)
 
 __all__ = ["ALERTS", "Alert", "AlertRule", "Rule", "Rules", "Runbook"]

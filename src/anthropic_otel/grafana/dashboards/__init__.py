@@ -15,6 +15,7 @@ from __future__ import annotations
 from ..config import Config
 from .errors import errors
 from .overview import overview
+from .spend import spend
 
 
 def build(cfg: Config) -> dict[str, dict[str, object]]:
@@ -23,4 +24,5 @@ def build(cfg: Config) -> dict[str, dict[str, object]]:
     return {
         f"{cfg.dashboard_uid_prefix}-overview.json": overview(cfg),
         f"{cfg.dashboard_uid_prefix}-errors.json": errors(cfg),
+        f"{cfg.dashboard_uid_prefix}-spend.json": spend(cfg),
     }
