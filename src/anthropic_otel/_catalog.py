@@ -388,6 +388,13 @@ ATTRIBUTE_DOCS: dict[str, AttributeDoc] = {
         "Output tokens are `none`.",
         (CACHE_NONE, CACHE_READ, CACHE_CREATION),
     ),
+    ANTHROPIC_TOKEN_CACHE_TTL: AttributeDoc(
+        "string",
+        "For prompt-cache writes (`creation`), the cache lifetime the write was made for, when the response tells "
+        "it (`usage.cache_creation`): the two are priced differently. Absent on other points and on writes whose "
+        "lifetime the response did not give.",
+        (CACHE_TTL_5M, CACHE_TTL_1H),
+    ),
     GEN_AI_INPUT_MESSAGES: AttributeDoc(
         "string",
         "Opt-in (`capture_content`): the request's messages as JSON, cut at `max_content_bytes` "
@@ -463,7 +470,8 @@ ATTRIBUTE_DOCS: dict[str, AttributeDoc] = {
     ANTHROPIC_CALL_OUTCOME: AttributeDoc(
         "string",
         "`ok`; `recovered`: succeeded after at least one failed attempt; `failed`: raised, or its stream failed "
-        "or was cut short by the server.",
+        "or was cut short by the server; `cancelled`: the application stopped the call (asyncio or trio "
+        "cancellation, Ctrl-C, `SystemExit`, a closed generator): never a failure (docs/reliability.md).",
         OUTCOMES,
     ),
     ANTHROPIC_STREAM_PARTIAL: AttributeDoc(
