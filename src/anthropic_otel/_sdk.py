@@ -279,6 +279,62 @@ def keep_body_observer(wrapper: object, body: object) -> None:
     wrapper.stream_observer = getattr(body, "stream_observer", None)  # type: ignore[attr-defined]
 
 
+# --- streams ------------------------------------------------------------------------------------------------------
+
+def is_event_stream(result: object) -> bool:
+    """Whether `request()` returned the SDK's `Stream` or `AsyncStream` (or a subclass: Bedrock's), by class, not
+    `isinstance` (SDK < 1.0 overrides `Stream`'s instance check). The SDK re-exports both as `anthropic.Stream`
+    and `anthropic.AsyncStream`, with that `__module__`."""
+    for klass in type(result).__mro__:
+        name = klass.__name__
+        if (name == "Stream" or name == "AsyncStream") and klass.__module__.partition(".")[0] == "anthropic":
+            return True
+    return False
+
+
+def stream_response(stream: object) -> Any:
+    return getattr(stream, "response", None)
+
+
+def stream_decoder(stream: object) -> Any:
+    """The decoder of a `Stream`: every supported SDK makes it per stream in `__init__` (`_decoder`, an SSE or,
+    for Bedrock, an AWS event-stream decoder), and `_iter_events` reads the body through its `iter_bytes` /
+    `aiter_bytes`. None if absent."""
+    return getattr(stream, "__dict__", {}).get("_decoder")
+
+
+def replace_stream_decoder(stream: object, decoder: object) -> None:
+    """Give one stream its own decoder: an instance attribute, read when the stream is first read, so it holds
+    whatever is hooked on the SDK's classes by then (and the copy the SDK >= 1.x iterates copies it)."""
+    stream._decoder = decoder  # type: ignore[attr-defined]
+
+
+class _BeforeEnd:
+    """Stands in for the SDK's (>= 1.14) end-of-body observer of one response: `before` runs just before the SDK
+    ends its native span. `begin` and `item` are the SDK's own bound methods (no layer of ours per event)."""
+
+    def __init__(self, observer: Any, before: Any) -> None:
+        self.inner = observer
+        self.begin = observer.begin
+        self.item = observer.item
+        self._before = before
+
+    def end(self, how: str, error: BaseException | None = None) -> None:
+        self._before()  # guarded by the caller: never raises
+        self.inner.end(how, error)
+
+
+def before_native_span_ends(response: object, before: Any) -> None:
+    """Run `before()` just before the SDK ends its native call span because the body of `response` was read,
+    closed, failed or was dropped. The SDK's `span_ending_stream` puts its observer on the response body as
+    `stream_observer`, which the `Stream` and the body look up whenever they report an end; nothing if absent."""
+    body = getattr(response, "stream", None)
+    observer = getattr(body, "stream_observer", None)
+    if observer is None or isinstance(observer, _BeforeEnd) or not callable(getattr(observer, "end", None)):
+        return
+    body.stream_observer = _BeforeEnd(observer, before)
+
+
 # --- server-sent events -------------------------------------------------------------------------------------------
 
 # The name of an event, from the attribute behind the SDK's `ServerSentEvent.event` property, without the property

@@ -252,6 +252,53 @@ def _note_event(call: Call, name: str, data: str, watched: frozenset[str]) -> fr
     return watched
 
 
+class _ObservedDecoder:
+    """One stream's event decoder, seen through our observer: what `request()` returned observes its own events,
+    whatever is hooked on the SDK's classes when it is read (an `uninstrument()` in between takes nothing away)."""
+
+    def __init__(self, decoder: Any, call: Call) -> None:
+        self._otel_decoder = decoder
+        self._otel_call = call
+
+    def iter_bytes(self, chunks: Iterator[bytes]) -> Iterator[Any]:
+        return observed_events(self._otel_decoder.iter_bytes(chunks), self._otel_call)
+
+    def aiter_bytes(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+        return observed_events_async(self._otel_decoder.aiter_bytes(chunks), self._otel_call)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._otel_decoder, name)
+
+
+def observe_stream(result: object, call: Call) -> bool:
+    """`request()` returned a `Stream` (or `AsyncStream`) of the body `call` waits for: observe its events from
+    its first read on, and, under the SDK's native span, write what the span lacks before the SDK ends it.
+    False if `result` is no such stream (a raw response, whose stream is made later: the class-level event hook
+    observes that one)."""
+    if not _sdk.is_event_stream(result):
+        return False
+    decoder = _sdk.stream_decoder(result)
+    if decoder is None or call_of(_sdk.stream_response(result)) is not call:
+        return False
+    if not isinstance(decoder, _ObservedDecoder):
+        _sdk.replace_stream_decoder(result, _ObservedDecoder(decoder, call))
+    if call.native:
+        _sdk.before_native_span_ends(_sdk.stream_response(result), lambda: _before_native_end(call))
+    return True
+
+
+def events_bound(stream: object) -> bool:
+    """Whether `stream` observes its own events (`observe_stream`): the class-level event hook then passes."""
+    return isinstance(_sdk.stream_decoder(stream), _ObservedDecoder)
+
+
+def _before_native_end(call: Call) -> None:
+    try:
+        call.native_span_ending()
+    except Exception:
+        internal_error("updating the native span")
+
+
 def observed_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
     """`events` seen through our observer, which from now on reports the end of the body (`_events_tell_the_end`)."""
     return _registered(observe_events(events, call), call)
@@ -287,6 +334,11 @@ def observe_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
             if name in watched:
                 watched = _note_event(call, name, sse.data, watched)
             yield sse
+    except GeneratorExit:
+        # Closed before the end of the body: the stream was closed or dropped. A body in memory (a mock or
+        # replay transport) has no close of its own to report it.
+        _finish(call, None, "closed")
+        raise
     except Exception as exc:
         _finish(call, exc, "failed")
         raise
@@ -306,6 +358,9 @@ async def observe_events_async(events: AsyncIterator[Any], call: Call) -> AsyncI
             if name in watched:
                 watched = _note_event(call, name, sse.data, watched)
             yield sse
+    except GeneratorExit:
+        _finish(call, None, "closed")
+        raise
     except Exception as exc:
         _finish(call, exc, "failed")
         raise
