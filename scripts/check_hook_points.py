@@ -13,7 +13,9 @@ simulator through probes placed on the same methods: `request` receives `options
 a retry) and returns `(response, options)` whose response has `.status_code`, `.headers`, `.is_closed` and a
 `.stream` that is an httpx/httpx2 byte stream of the client's kind; `_calculate_retry_timeout` returns a float
 (the 1 ms the response asked for); `Stream._iter_events` / `AsyncStream._iter_events` yield objects with `.event`
-(equal to their `._event`, which the event observer reads) and `.data`. Exit status 1 with one line per broken
+(equal to their `._event`, which the event observer reads) and `.data`; a stream that `request()` returns is
+recognised as one and has its own `_decoder` (each stream observes its events through a decoder of its own).
+Exit status 1 with one line per broken
 expectation.
 
 tests/reliability/test_rel_hook_points.py runs the same checks against the installed SDK.
@@ -201,6 +203,8 @@ def live_problems() -> list[str]:
     found += _check_attempts("AsyncAPIClient._attempt_request", seen_async["attempt"], sync=False)
     found += _check_events("Stream._iter_events", seen["events"])
     found += _check_events("AsyncStream._iter_events", seen_async["events"])
+    found += _check_stream_decoders("SyncAPIClient.request", seen["request"], "iter_bytes")
+    found += _check_stream_decoders("AsyncAPIClient.request", seen_async["request"], "aiter_bytes")
     timeouts = [result for _, _, result in seen["timeout"]]
     if not timeouts:
         found.append("BaseClient._calculate_retry_timeout: not called before a retry any more")
@@ -268,6 +272,23 @@ def _check_events(where: str, items: list[tuple[Any, ...]]) -> list[str]:
     # to `.event` only where `_event` is missing): the two must agree.
     if any(getattr(item, "_event", name) != name for (_, _, item), name in zip(items, names, strict=True)):
         found.append(f"{where}: the events' `_event` is not what their `.event` property returns")
+    return found
+
+
+def _check_stream_decoders(where: str, calls: list[tuple[Any, ...]], method: str) -> list[str]:
+    """A stream that `request()` returns observes its own events through a decoder of its own (`_streams.
+    observe_stream`): it must be recognised as a stream and have its decoder in its own `__dict__`."""
+    from anthropic_otel import _sdk
+
+    streams = [result for _, kwargs, result in calls if kwargs.get("stream")]
+    if not streams:
+        return [f"{where}: returned nothing for a streamed call"]
+    found = []
+    for stream in streams:
+        if not _sdk.is_event_stream(stream):
+            found.append(f"{where}: returned a {type(stream).__name__}, not recognised as the SDK's Stream")
+        elif not callable(getattr(_sdk.stream_decoder(stream), method, None)):
+            found.append(f"{where}: its stream has no `_decoder` with `{method}` of its own")
     return found
 
 

@@ -42,7 +42,9 @@ def test_deltas_after_the_limit_are_not_parsed(monkeypatch: pytest.MonkeyPatch) 
     deltas = 10_000
     with Simulator(f"ok:deltas={deltas}") as sim, Recording() as rec:
         instrumentor = AnthropicInstrumentor()
-        instrumentor.instrument(tracer_provider=rec.tracer_provider, meter_provider=rec.meter_provider, capture_content=True)
+        instrumentor.instrument(
+            tracer_provider=rec.tracer_provider, meter_provider=rec.meter_provider, capture_content=True
+        )
         try:
             client = anthropic.Anthropic(api_key=API_KEY, base_url=sim.base_url, **client_options(rec, native=False))
             text = "".join(
@@ -77,7 +79,9 @@ def test_omitted_fields_are_not_content(async_: bool, stream: bool) -> None:
     assert len(variants) >= 2, "this SDK has an omission marker to test"
     with Simulator("ok") as sim, Recording() as rec:
         instrumentor = AnthropicInstrumentor()
-        instrumentor.instrument(tracer_provider=rec.tracer_provider, meter_provider=rec.meter_provider, capture_content=True)
+        instrumentor.instrument(
+            tracer_provider=rec.tracer_provider, meter_provider=rec.meter_provider, capture_content=True
+        )
         try:
             options = {"api_key": API_KEY, "base_url": sim.base_url, **client_options(rec, native=False)}
             if async_:

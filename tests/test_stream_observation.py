@@ -49,7 +49,9 @@ OK_BODY = (
     _message_start()
     + _deltas(3)
     + _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
-    + _sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 7}})
+    + _sse(
+        "message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 7}}
+    )
     + _sse("message_stop", {"type": "message_stop"})
 )
 ERROR_BODY = (
@@ -119,9 +121,7 @@ def test_in_memory_stream_error_event(telemetry: Telemetry, native: bool, async_
     assert attrs["error.type"] == "overloaded_error"
     assert attrs["anthropic.stream.partial"] is True
     assert (
-        telemetry.counter(
-            "anthropic.client.calls", anthropic__call__outcome="failed", error__type="overloaded_error"
-        )
+        telemetry.counter("anthropic.client.calls", anthropic__call__outcome="failed", error__type="overloaded_error")
         == 1
     )
 

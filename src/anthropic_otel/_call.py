@@ -331,15 +331,17 @@ class Call:
         if not self.first_chunk_ns:
             self.first_chunk_ns = time.time_ns()
 
-    def stream_delta(self, data: str) -> None:
-        """Content capture only: keep the text of a streamed delta (bounded; O(1) once the limit is reached)."""
+    def stream_delta(self, data: str) -> bool:
+        """Content capture only: keep the text of a streamed delta (bounded). False once the limit is reached: the
+        event observer then stops looking at deltas at all."""
         content = self._content
         if content is None or not content.wants_text():
-            return
+            return False
         delta = _get(_json(data), "delta")
         text = _get(delta, "text") or _get(delta, "partial_json") or _get(delta, "thinking")
         if isinstance(text, str):
             content.text(text)
+        return content.wants_text()
 
     def sse_event(self, name: str, data: str) -> None:
         """A rare (not per-delta) server-sent event of the streamed body."""

@@ -281,6 +281,7 @@ def keep_body_observer(wrapper: object, body: object) -> None:
 
 # --- streams ------------------------------------------------------------------------------------------------------
 
+
 def is_event_stream(result: object) -> bool:
     """Whether `request()` returned the SDK's `Stream` or `AsyncStream` (or a subclass: Bedrock's), by class, not
     `isinstance` (SDK < 1.0 overrides `Stream`'s instance check). The SDK re-exports both as `anthropic.Stream`
@@ -328,7 +329,7 @@ def before_native_span_ends(response: object, before: Any) -> None:
     """Run `before()` just before the SDK ends its native call span because the body of `response` was read,
     closed, failed or was dropped. The SDK's `span_ending_stream` puts its observer on the response body as
     `stream_observer`, which the `Stream` and the body look up whenever they report an end; nothing if absent."""
-    body = getattr(response, "stream", None)
+    body: Any = getattr(response, "stream", None)
     observer = getattr(body, "stream_observer", None)
     if observer is None or isinstance(observer, _BeforeEnd) or not callable(getattr(observer, "end", None)):
         return

@@ -228,7 +228,8 @@ def _completion_event_name(data: str) -> str:
 
 
 # The events we look at. A content delta only until the first one (its time is the time to first chunk), unless
-# content capture wants the text of every delta. SDK < 1.0 names every Bedrock event `completion`.
+# content capture wants the text of deltas: then until its limit is reached. SDK < 1.0 names every Bedrock event
+# `completion`.
 _RARE_EVENTS = frozenset(("message_start", "message_delta", "message_stop", "error"))
 _UNTIL_FIRST_DELTA = _RARE_EVENTS | {"content_block_delta", "completion"}
 _AFTER_FIRST_DELTA = _RARE_EVENTS | {"completion"}
@@ -241,10 +242,9 @@ def _note_event(call: Call, name: str, data: str, watched: frozenset[str]) -> fr
             name = _completion_event_name(data)
         if name == "content_block_delta":
             call.first_chunk()
-            if call.capture_limit > 0:
-                call.stream_delta(data)
+            if call.capture_limit > 0 and call.stream_delta(data):
                 return watched
-            return _AFTER_FIRST_DELTA
+            return _AFTER_FIRST_DELTA  # content capture, if on, has all it may keep
         if name in _RARE_EVENTS:
             call.sse_event(name, data)
     except Exception:
