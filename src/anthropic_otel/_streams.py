@@ -6,6 +6,10 @@ reading it ends, fails, is closed or is dropped, and the SDK's server-sent-event
 events that matter (`message_start`, `message_delta`, `message_stop`, `error`) plus the time of the first
 content delta. Per event that is one generator step and one set lookup; nothing is recorded before
 the end of the stream.
+
+A `Stream` that `request()` returns gets an event decoder of its own (`observe_stream`): it is observed whether
+its body is still on the network or already in memory (mock, replay and caching transports), and to its end even
+after an `uninstrument()`. A stream made later from a raw response goes through the class-level event hook.
 """
 
 from __future__ import annotations
