@@ -14,7 +14,7 @@ a retry) and returns `(response, options)` whose response has `.status_code`, `.
 `.stream` that is an httpx/httpx2 byte stream of the client's kind; `_calculate_retry_timeout` returns a float
 (the 1 ms the response asked for); `Stream._iter_events` / `AsyncStream._iter_events` yield objects with `.event`
 (equal to their `._event`, which the event observer reads) and `.data`; a stream that `request()` returns is
-recognised as one and has its own `_decoder` (each stream observes its events through a decoder of its own).
+recognised as one (each stream observes its events through an `_iter_events` set on it).
 Exit status 1 with one line per broken
 expectation.
 
@@ -203,8 +203,8 @@ def live_problems() -> list[str]:
     found += _check_attempts("AsyncAPIClient._attempt_request", seen_async["attempt"], sync=False)
     found += _check_events("Stream._iter_events", seen["events"])
     found += _check_events("AsyncStream._iter_events", seen_async["events"])
-    found += _check_stream_decoders("SyncAPIClient.request", seen["request"], "iter_bytes")
-    found += _check_stream_decoders("AsyncAPIClient.request", seen_async["request"], "aiter_bytes")
+    found += _check_returned_streams("SyncAPIClient.request", seen["request"])
+    found += _check_returned_streams("AsyncAPIClient.request", seen_async["request"])
     timeouts = [result for _, _, result in seen["timeout"]]
     if not timeouts:
         found.append("BaseClient._calculate_retry_timeout: not called before a retry any more")
@@ -275,9 +275,9 @@ def _check_events(where: str, items: list[tuple[Any, ...]]) -> list[str]:
     return found
 
 
-def _check_stream_decoders(where: str, calls: list[tuple[Any, ...]], method: str) -> list[str]:
-    """A stream that `request()` returns observes its own events through a decoder of its own (`_streams.
-    observe_stream`): it must be recognised as a stream and have its decoder in its own `__dict__`."""
+def _check_returned_streams(where: str, calls: list[tuple[Any, ...]]) -> list[str]:
+    """A stream that `request()` returns observes its own events through an `_iter_events` of its own
+    (`_streams.observe_stream`): it must be recognised as a stream, with `_iter_events` from its class."""
     from anthropic_otel import _sdk
 
     streams = [result for _, kwargs, result in calls if kwargs.get("stream")]
@@ -285,10 +285,10 @@ def _check_stream_decoders(where: str, calls: list[tuple[Any, ...]], method: str
         return [f"{where}: returned nothing for a streamed call"]
     found = []
     for stream in streams:
-        if not _sdk.is_event_stream(stream):
+        if _sdk.event_stream_kind(stream) is None:
             found.append(f"{where}: returned a {type(stream).__name__}, not recognised as the SDK's Stream")
-        elif not callable(getattr(_sdk.stream_decoder(stream), method, None)):
-            found.append(f"{where}: its stream has no `_decoder` with `{method}` of its own")
+        elif _sdk.own_events_method(stream) is not None or not callable(getattr(stream, "_iter_events", None)):
+            found.append(f"{where}: its stream's `_iter_events` is not the class's method")
     return found
 
 

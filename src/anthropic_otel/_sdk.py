@@ -282,15 +282,15 @@ def keep_body_observer(wrapper: object, body: object) -> None:
 # --- streams ------------------------------------------------------------------------------------------------------
 
 
-def is_event_stream(result: object) -> bool:
+def event_stream_kind(result: object) -> Literal["sync", "async"] | None:
     """Whether `request()` returned the SDK's `Stream` or `AsyncStream` (or a subclass: Bedrock's), by class, not
     `isinstance` (SDK < 1.0 overrides `Stream`'s instance check). The SDK re-exports both as `anthropic.Stream`
     and `anthropic.AsyncStream`, with that `__module__`."""
     for klass in type(result).__mro__:
         name = klass.__name__
         if (name == "Stream" or name == "AsyncStream") and klass.__module__.partition(".")[0] == "anthropic":
-            return True
-    return False
+            return "async" if name == "AsyncStream" else "sync"
+    return None
 
 
 def stream_response(stream: object) -> Any:
@@ -298,16 +298,34 @@ def stream_response(stream: object) -> Any:
 
 
 def stream_decoder(stream: object) -> Any:
-    """The decoder of a `Stream`: every supported SDK makes it per stream in `__init__` (`_decoder`, an SSE or,
-    for Bedrock, an AWS event-stream decoder), and `_iter_events` reads the body through its `iter_bytes` /
-    `aiter_bytes`. None if absent."""
+    """The decoder of a `Stream`: every supported SDK makes it per stream in `__init__` (`_decoder`, an SSE or, for
+    Bedrock, an AWS event-stream decoder). None if absent."""
     return getattr(stream, "__dict__", {}).get("_decoder")
 
 
-def replace_stream_decoder(stream: object, decoder: object) -> None:
-    """Give one stream its own decoder: an instance attribute, read when the stream is first read, so it holds
-    whatever is hooked on the SDK's classes by then (and the copy the SDK >= 1.x iterates copies it)."""
-    stream._decoder = decoder  # type: ignore[attr-defined]
+_EVENTS_METHOD = "_iter_events"
+
+
+def own_events_method(stream: object) -> Any:
+    """The `_iter_events` set on this stream itself (`bind_events`), or None."""
+    return getattr(stream, "__dict__", {}).get(_EVENTS_METHOD)
+
+
+def bind_events(stream: object, method: Any) -> None:
+    """Give one stream its own `_iter_events`: an instance attribute shadows the class's method (which `wrapt`
+    replaces, a non-data descriptor), read when the stream is first read (the SDK's `__stream__` calls
+    `self._iter_events()`; the copy SDK >= 1.x iterates copies it)."""
+    setattr(stream, _EVENTS_METHOD, method)
+
+
+def class_events(stream: object) -> Any:
+    """The stream's class-level `_iter_events`, bound to it, whatever is hooked on the class by now."""
+    klass = type(stream)
+    for owner in klass.__mro__:
+        method = owner.__dict__.get(_EVENTS_METHOD)
+        if method is not None:
+            return method.__get__(stream, klass)()
+    raise AttributeError(_EVENTS_METHOD)
 
 
 class _BeforeEnd:

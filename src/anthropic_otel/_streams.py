@@ -7,7 +7,7 @@ events that matter (`message_start`, `message_delta`, `message_stop`, `error`) p
 content delta. Per event that is one generator step and one set lookup; nothing is recorded before
 the end of the stream.
 
-A `Stream` that `request()` returns gets an event decoder of its own (`observe_stream`): it is observed whether
+A `Stream` that `request()` returns gets an `_iter_events` of its own (`observe_stream`): it is observed whether
 its body is still on the network or already in memory (mock, replay and caching transports), and to its end even
 after an `uninstrument()`. A stream made later from a raw response goes through the class-level event hook.
 """
@@ -256,22 +256,27 @@ def _note_event(call: Call, name: str, data: str, watched: frozenset[str]) -> fr
     return watched
 
 
-class _ObservedDecoder:
-    """One stream's event decoder, seen through our observer: what `request()` returned observes its own events,
-    whatever is hooked on the SDK's classes when it is read (an `uninstrument()` in between takes nothing away)."""
+class _OwnEvents:
+    """One stream's own `_iter_events`: the SDK's events of that stream, seen through our observer, whatever is
+    hooked on the SDK's classes when it is read (an `uninstrument()` in between takes nothing away). The stream
+    is held weakly: a strong reference from its own attribute would make a cycle, and a dropped stream would then
+    wait for the garbage collector to report its end. It is alive whenever this is called (it is being read)."""
 
-    def __init__(self, decoder: Any, call: Call) -> None:
-        self._otel_decoder = decoder
-        self._otel_call = call
+    __slots__ = ("_async", "_call", "_stream")
 
-    def iter_bytes(self, chunks: Iterator[bytes]) -> Iterator[Any]:
-        return observed_events(self._otel_decoder.iter_bytes(chunks), self._otel_call)
+    def __init__(self, stream: object, call: Call, async_: bool) -> None:
+        self._stream = weakref.ref(stream)
+        self._call = call
+        self._async = async_
 
-    def aiter_bytes(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[Any]:
-        return observed_events_async(self._otel_decoder.aiter_bytes(chunks), self._otel_call)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._otel_decoder, name)
+    def __call__(self) -> Any:
+        stream = self._stream()
+        if stream is None:  # pragma: no cover - the SDK reads a stream it holds
+            raise RuntimeError("anthropic-otel: the stream is gone")
+        events = _sdk.class_events(stream)
+        if self._async:
+            return observed_events_async(events, self._call)
+        return observed_events(events, self._call)
 
 
 def observe_stream(result: object, call: Call) -> bool:
@@ -279,13 +284,11 @@ def observe_stream(result: object, call: Call) -> bool:
     its first read on, and, under the SDK's native span, write what the span lacks before the SDK ends it.
     False if `result` is no such stream (a raw response, whose stream is made later: the class-level event hook
     observes that one)."""
-    if not _sdk.is_event_stream(result):
+    kind = _sdk.event_stream_kind(result)
+    if kind is None or call_of(_sdk.stream_response(result)) is not call:
         return False
-    decoder = _sdk.stream_decoder(result)
-    if decoder is None or call_of(_sdk.stream_response(result)) is not call:
-        return False
-    if not isinstance(decoder, _ObservedDecoder):
-        _sdk.replace_stream_decoder(result, _ObservedDecoder(decoder, call))
+    if _sdk.own_events_method(result) is None:
+        _sdk.bind_events(result, _OwnEvents(result, call, kind == "async"))
     if call.native:
         _sdk.before_native_span_ends(_sdk.stream_response(result), lambda: _before_native_end(call))
     return True
@@ -293,7 +296,7 @@ def observe_stream(result: object, call: Call) -> bool:
 
 def events_bound(stream: object) -> bool:
     """Whether `stream` observes its own events (`observe_stream`): the class-level event hook then passes."""
-    return isinstance(_sdk.stream_decoder(stream), _ObservedDecoder)
+    return isinstance(_sdk.own_events_method(stream), _OwnEvents)
 
 
 def _before_native_end(call: Call) -> None:
