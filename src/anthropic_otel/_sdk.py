@@ -297,12 +297,6 @@ def stream_response(stream: object) -> Any:
     return getattr(stream, "response", None)
 
 
-def stream_decoder(stream: object) -> Any:
-    """The decoder of a `Stream`: every supported SDK makes it per stream in `__init__` (`_decoder`, an SSE or, for
-    Bedrock, an AWS event-stream decoder). None if absent."""
-    return getattr(stream, "__dict__", {}).get("_decoder")
-
-
 _EVENTS_METHOD = "_iter_events"
 
 
