@@ -81,6 +81,9 @@ LONG_EVENTS = LONG_STREAM_DELTAS + 5
 SHORT_EVENTS = SHORT_STREAM_DELTAS + 5
 MID_STREAM_DELTAS = 96  # 101 events: with the long stream, the slope per event (both pay the cold end of a stream)
 MID_EVENTS = MID_STREAM_DELTAS + 5
+# Content capture: a reply of ~30 kB (one word per delta), 7x the default 4,096-byte limit and far below 10 MB.
+CONTENT_STREAM_DELTAS = 5000
+CONTENT_BIG_LIMIT = 10 * 1024 * 1024
 
 
 # --- settings -----------------------------------------------------------------------------------------------
@@ -270,14 +273,18 @@ class Instrumentation:
         self.instrumentor = AnthropicInstrumentor()
         self.providers = providers
 
-    def arm(self, run: Callable[[int], int], call_span: str = "auto", noop: bool = False) -> Arm:
+    def arm(self, run: Callable[[int], int], call_span: str = "auto", noop: bool = False, **options: Any) -> Arm:
         tracer_provider: Any = NoOpTracerProvider() if noop else self.providers.tracer
         meter_provider: Any = NoOpMeterProvider() if noop else self.providers.meter
 
         def setup() -> None:
             # skip_dep_check: the version check reads package metadata, an instrument()-time cost, not a call's.
             self.instrumentor.instrument(
-                tracer_provider=tracer_provider, meter_provider=meter_provider, call_span=call_span, skip_dep_check=True
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+                call_span=call_span,
+                skip_dep_check=True,
+                **options,
             )
 
         return Arm(run, setup, self.instrumentor.uninstrument)
@@ -312,6 +319,7 @@ def build_cases(providers: Providers, settings: Settings, loop: asyncio.Abstract
     long_off, long_on = sync(Reply(sse=long_sse)), sync(Reply(sse=long_sse), native=True)
     short_off, mid_off = sync(Reply(sse=short_sse)), sync(Reply(sse=mid_sse))
     retried = sync(Reply(message=message, rate_limit_first=True))
+    content = sync(Reply(sse=sse_events(CONTENT_STREAM_DELTAS)))
     a_msg = async_client(Reply(message=message), providers)
     a_long, a_short = async_client(Reply(sse=long_sse), providers), async_client(Reply(sse=short_sse), providers)
     empty = Arm(repeat(_pass))
@@ -413,6 +421,14 @@ def build_cases(providers: Providers, settings: Settings, loop: asyncio.Abstract
              inst.arm(streams(long_on)), s, "native on, us off"),
         Case("stream.long.noop_providers", f"stream {LONG_EVENTS} events, no-op providers", Arm(streams(long_off)),
              inst.arm(streams(long_off), noop=True), s),
+        # Content capture on a stream of 5,000 deltas, against ours without it: at the default limit every delta
+        # past the limit costs a comparison (O(1)); at 10 MB every delta's text is kept (O(bytes)).
+        Case("stream.content.default", f"stream {CONTENT_STREAM_DELTAS} deltas, content capture at 4,096 bytes",
+             inst.arm(streams(content)), inst.arm(streams(content), capture_content=True), s, "ours, no content"),
+        Case("stream.content.10mb", f"stream {CONTENT_STREAM_DELTAS} deltas, content capture at 10 MB",
+             inst.arm(streams(content)),
+             inst.arm(streams(content), capture_content=True, max_content_bytes=CONTENT_BIG_LIMIT), s,
+             "ours, no content"),
         Case("async.create", "async create, auto, native off", Arm(async_creates(a_msg, loop)),
              inst.arm(async_creates(a_msg, loop)), n),
         Case("async.stream.short", f"async stream {SHORT_EVENTS} events, auto", Arm(async_streams(a_short, loop)),
@@ -668,6 +684,8 @@ def derive(results: dict[str, Comparison]) -> tuple[dict[str, float], list[Targe
         "retry_extra_attempt_over_floor_in_situ": extra_attempt / attempt_floor_in_situ,
         "noop_overhead_us": noop.overhead,
         "noop_limit_us": noop_limit,
+        "content_per_delta_default_us": r["stream.content.default"].overhead / CONTENT_STREAM_DELTAS,
+        "content_per_delta_10mb_us": r["stream.content.10mb"].overhead / CONTENT_STREAM_DELTAS,
     }
     targets = [
         Target("create, default config: ≤ 1.5x floor (isolated)",
@@ -733,6 +751,10 @@ def print_report(
         f"{derived['async_stream_per_event_us']:.3f} µs/event"
     )
     print(f"retried call: the extra attempt costs {derived['retry_extra_attempt_us']:.1f} µs")
+    print(
+        f"content capture: {derived['content_per_delta_default_us']:.3f} µs/delta at the default 4,096-byte limit, "
+        f"{derived['content_per_delta_10mb_us']:.3f} µs/delta at 10 MB ({CONTENT_STREAM_DELTAS}-delta stream)"
+    )
     mem = extra["memory"]
     plain, ours = mem["uninstrumented"], mem["instrumented"]
     delta = ours["retained_bytes_per_call"] - plain["retained_bytes_per_call"]

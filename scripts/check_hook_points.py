@@ -13,7 +13,9 @@ simulator through probes placed on the same methods: `request` receives `options
 a retry) and returns `(response, options)` whose response has `.status_code`, `.headers`, `.is_closed` and a
 `.stream` that is an httpx/httpx2 byte stream of the client's kind; `_calculate_retry_timeout` returns a float
 (the 1 ms the response asked for); `Stream._iter_events` / `AsyncStream._iter_events` yield objects with `.event`
-(equal to their `._event`, which the event observer reads) and `.data`. Exit status 1 with one line per broken
+(equal to their `._event`, which the event observer reads) and `.data`; a stream that `request()` returns is
+recognised as one (each stream observes its events through an `_iter_events` set on it).
+Exit status 1 with one line per broken
 expectation.
 
 tests/reliability/test_rel_hook_points.py runs the same checks against the installed SDK.
@@ -201,6 +203,8 @@ def live_problems() -> list[str]:
     found += _check_attempts("AsyncAPIClient._attempt_request", seen_async["attempt"], sync=False)
     found += _check_events("Stream._iter_events", seen["events"])
     found += _check_events("AsyncStream._iter_events", seen_async["events"])
+    found += _check_returned_streams("SyncAPIClient.request", seen["request"])
+    found += _check_returned_streams("AsyncAPIClient.request", seen_async["request"])
     timeouts = [result for _, _, result in seen["timeout"]]
     if not timeouts:
         found.append("BaseClient._calculate_retry_timeout: not called before a retry any more")
@@ -268,6 +272,23 @@ def _check_events(where: str, items: list[tuple[Any, ...]]) -> list[str]:
     # to `.event` only where `_event` is missing): the two must agree.
     if any(getattr(item, "_event", name) != name for (_, _, item), name in zip(items, names, strict=True)):
         found.append(f"{where}: the events' `_event` is not what their `.event` property returns")
+    return found
+
+
+def _check_returned_streams(where: str, calls: list[tuple[Any, ...]]) -> list[str]:
+    """A stream that `request()` returns observes its own events through an `_iter_events` of its own
+    (`_streams.observe_stream`): it must be recognised as a stream, with `_iter_events` from its class."""
+    from anthropic_otel import _sdk
+
+    streams = [result for _, kwargs, result in calls if kwargs.get("stream")]
+    if not streams:
+        return [f"{where}: returned nothing for a streamed call"]
+    found = []
+    for stream in streams:
+        if _sdk.event_stream_kind(stream) is None:
+            found.append(f"{where}: returned a {type(stream).__name__}, not recognised as the SDK's Stream")
+        elif _sdk.own_events_method(stream) is not None or not callable(getattr(stream, "_iter_events", None)):
+            found.append(f"{where}: its stream's `_iter_events` is not the class's method")
     return found
 
 

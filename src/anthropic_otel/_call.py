@@ -359,15 +359,17 @@ class Call:
         if not self.first_chunk_ns:
             self.first_chunk_ns = time.time_ns()
 
-    def stream_delta(self, data: str) -> None:
-        """Content capture only: keep the text of a streamed delta (bounded; O(1) once the limit is reached)."""
+    def stream_delta(self, data: str) -> bool:
+        """Content capture only: keep the text of a streamed delta (bounded). False once the limit is reached: the
+        event observer then stops looking at deltas at all."""
         content = self._content
         if content is None or not content.wants_text():
-            return
+            return False
         delta = _get(_json(data), "delta")
         text = _get(delta, "text") or _get(delta, "partial_json") or _get(delta, "thinking")
         if isinstance(text, str):
             content.text(text)
+        return content.wants_text()
 
     def sse_event(self, name: str, data: str) -> None:
         """A rare (not per-delta) server-sent event of the streamed body."""
@@ -403,8 +405,12 @@ class Call:
     def _partial(self) -> bool:
         return self.first_chunk_ns != 0 and not self._stream_complete
 
-    def _sync_native(self) -> None:
-        """Write what the SDK's native span lacks while it is still open; the last write before it ends wins."""
+    def _sync_native(self, ending: bool = False) -> None:
+        """Write what the SDK's native span lacks while it is still open; the last write before it ends wins.
+
+        `anthropic.stream.partial` only once it is final: an error ends the stream, and `ending` is the SDK about
+        to end its span (a stream closed or dropped part-way ends the SDK's span before our body observer hears
+        of it)."""
         span = self.span
         if not self.native or span is None or not span.is_recording():
             return
@@ -414,9 +420,13 @@ class Call:
             info = last.info
         request_id = last.request_id if last is not None else None
         cancelled = last is not None and last.record is not None and last.record.cancelled
-        _emit.native_span_update(
-            span, self._outcome(info, cancelled), request_id, info, self._partial() and info is not None
-        )
+        partial = self._partial() and (ending or info is not None)
+        _emit.native_span_update(span, self._outcome(info, cancelled), request_id, info, partial)
+
+    def native_span_ending(self) -> None:
+        """The SDK is about to end its native span because the body was read, closed, failed or dropped."""
+        if "_unfinished" in self.__dict__:  # once we have finished, our end wrote everything
+            self._sync_native(ending=True)
 
     def _claim_end(self) -> bool:
         """True for the first caller only: the body's end, a close from another thread and the return of the call

@@ -165,8 +165,13 @@ class Hooks:
 
     # --- streamed bodies --------------------------------------------------------------------------------
 
+    # For a stream made after `request()` returned (a raw or streaming response's `parse()`); a stream that
+    # `request()` returned observes its own events (`_streams.observe_stream`).
+
     def events_sync(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         events = wrapped(*args, **kwargs)
+        if _streams.events_bound(instance):
+            return events
         call = _streams.call_of(getattr(instance, "response", None))
         if call is None or call.telemetry is not self.telemetry:
             return events
@@ -174,6 +179,8 @@ class Hooks:
 
     def events_async(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         events = wrapped(*args, **kwargs)
+        if _streams.events_bound(instance):
+            return events
         call = _streams.call_of(getattr(instance, "response", None))
         if call is None or call.telemetry is not self.telemetry:
             return events
@@ -193,6 +200,8 @@ def _failed(call: Call, exc: BaseException) -> None:
 def _returned(call: Call, result: Any) -> None:
     try:
         call.returned(_sdk.returned_request_id(result))
+        if call.body_pending and _streams.observe_stream(result, call):
+            return  # a stream, its body in memory or not: its events and its body finish the call
         if call.waits_for_body():
             return  # the body observer finishes the call when the application is done with the body
         if call.operation == "chat":
@@ -274,5 +283,7 @@ def _error_body_in_memory(response: Any) -> object:
 def _responded(call: Call, attempt: Any, response: Any, body: object, names: frozenset[bytes]) -> None:
     status = response.status_code
     call.attempt_responded(attempt, status, _sdk.raw_headers(response, names), body, response)
-    if 200 <= status < 300 and not response.is_closed:
+    # A streamed body is observed even when it is in memory already (a mock, replay or caching transport): the
+    # SDK's stream still has its events to give the application.
+    if 200 <= status < 300 and (call.stream or not response.is_closed):
         _streams.attach(response, call)

@@ -292,6 +292,75 @@ def keep_body_observer(wrapper: object, body: object) -> None:
     wrapper.stream_observer = getattr(body, "stream_observer", None)  # type: ignore[attr-defined]
 
 
+# --- streams ------------------------------------------------------------------------------------------------------
+
+
+def event_stream_kind(result: object) -> Literal["sync", "async"] | None:
+    """Whether `request()` returned the SDK's `Stream` or `AsyncStream` (or a subclass: Bedrock's), by class, not
+    `isinstance` (SDK < 1.0 overrides `Stream`'s instance check). The SDK re-exports both as `anthropic.Stream`
+    and `anthropic.AsyncStream`, with that `__module__`."""
+    for klass in type(result).__mro__:
+        name = klass.__name__
+        if (name == "Stream" or name == "AsyncStream") and klass.__module__.partition(".")[0] == "anthropic":
+            return "async" if name == "AsyncStream" else "sync"
+    return None
+
+
+def stream_response(stream: object) -> Any:
+    return getattr(stream, "response", None)
+
+
+_EVENTS_METHOD = "_iter_events"
+
+
+def own_events_method(stream: object) -> Any:
+    """The `_iter_events` set on this stream itself (`bind_events`), or None."""
+    return getattr(stream, "__dict__", {}).get(_EVENTS_METHOD)
+
+
+def bind_events(stream: object, method: Any) -> None:
+    """Give one stream its own `_iter_events`: an instance attribute shadows the class's method (which `wrapt`
+    replaces, a non-data descriptor), read when the stream is first read (the SDK's `__stream__` calls
+    `self._iter_events()`; the copy SDK >= 1.x iterates copies it)."""
+    setattr(stream, _EVENTS_METHOD, method)
+
+
+def class_events(stream: object) -> Any:
+    """The stream's class-level `_iter_events`, bound to it, whatever is hooked on the class by now."""
+    klass = type(stream)
+    for owner in klass.__mro__:
+        method = owner.__dict__.get(_EVENTS_METHOD)
+        if method is not None:
+            return method.__get__(stream, klass)()
+    raise AttributeError(_EVENTS_METHOD)
+
+
+class _BeforeEnd:
+    """Stands in for the SDK's (>= 1.14) end-of-body observer of one response: `before` runs just before the SDK
+    ends its native span. `begin` and `item` are the SDK's own bound methods (no layer of ours per event)."""
+
+    def __init__(self, observer: Any, before: Any) -> None:
+        self.inner = observer
+        self.begin = observer.begin
+        self.item = observer.item
+        self._before = before
+
+    def end(self, how: str, error: BaseException | None = None) -> None:
+        self._before()  # guarded by the caller: never raises
+        self.inner.end(how, error)
+
+
+def before_native_span_ends(response: object, before: Any) -> None:
+    """Run `before()` just before the SDK ends its native call span because the body of `response` was read,
+    closed, failed or was dropped. The SDK's `span_ending_stream` puts its observer on the response body as
+    `stream_observer`, which the `Stream` and the body look up whenever they report an end; nothing if absent."""
+    body: Any = getattr(response, "stream", None)
+    observer = getattr(body, "stream_observer", None)
+    if observer is None or isinstance(observer, _BeforeEnd) or not callable(getattr(observer, "end", None)):
+        return
+    body.stream_observer = _BeforeEnd(observer, before)
+
+
 # --- server-sent events -------------------------------------------------------------------------------------------
 
 # The name of an event, from the attribute behind the SDK's `ServerSentEvent.event` property, without the property

@@ -6,6 +6,10 @@ reading it ends, fails, is closed or is dropped, and the SDK's server-sent-event
 events that matter (`message_start`, `message_delta`, `message_stop`, `error`) plus the time of the first
 content delta. Per event that is one generator step and one set lookup; nothing is recorded before
 the end of the stream.
+
+A `Stream` that `request()` returns gets an `_iter_events` of its own (`observe_stream`): it is observed whether
+its body is still on the network or already in memory (mock, replay and caching transports), and to its end even
+after an `uninstrument()`. A stream made later from a raw response goes through the class-level event hook.
 """
 
 from __future__ import annotations
@@ -196,7 +200,8 @@ def _completion_event_name(data: str) -> str:
 
 
 # The events we look at. A content delta only until the first one (its time is the time to first chunk), unless
-# content capture wants the text of every delta. SDK < 1.0 names every Bedrock event `completion`.
+# content capture wants the text of deltas: then until its limit is reached. SDK < 1.0 names every Bedrock event
+# `completion`.
 _RARE_EVENTS = frozenset(("message_start", "message_delta", "message_stop", "error"))
 _UNTIL_FIRST_DELTA = _RARE_EVENTS | {"content_block_delta", "completion"}
 _AFTER_FIRST_DELTA = _RARE_EVENTS | {"completion"}
@@ -209,15 +214,64 @@ def _note_event(call: Call, name: str, data: str, watched: frozenset[str]) -> fr
             name = _completion_event_name(data)
         if name == "content_block_delta":
             call.first_chunk()
-            if call.capture_limit > 0:
-                call.stream_delta(data)
+            if call.capture_limit > 0 and call.stream_delta(data):
                 return watched
-            return _AFTER_FIRST_DELTA
+            return _AFTER_FIRST_DELTA  # content capture, if on, has all it may keep
         if name in _RARE_EVENTS:
             call.sse_event(name, data)
     except Exception:
         internal_error("reading a stream event")
     return watched
+
+
+class _OwnEvents:
+    """One stream's own `_iter_events`: the SDK's events of that stream, seen through our observer, whatever is
+    hooked on the SDK's classes when it is read (an `uninstrument()` in between takes nothing away). The stream
+    is held weakly: a strong reference from its own attribute would make a cycle, and a dropped stream would then
+    wait for the garbage collector to report its end. It is alive whenever this is called (it is being read)."""
+
+    __slots__ = ("_async", "_call", "_stream")
+
+    def __init__(self, stream: object, call: Call, async_: bool) -> None:
+        self._stream = weakref.ref(stream)
+        self._call = call
+        self._async = async_
+
+    def __call__(self) -> Any:
+        stream = self._stream()
+        if stream is None:  # pragma: no cover - the SDK reads a stream it holds
+            raise RuntimeError("anthropic-otel: the stream is gone")
+        events = _sdk.class_events(stream)
+        if self._async:
+            return observed_events_async(events, self._call)
+        return observed_events(events, self._call)
+
+
+def observe_stream(result: object, call: Call) -> bool:
+    """`request()` returned a `Stream` (or `AsyncStream`) of the body `call` waits for: observe its events from
+    its first read on, and, under the SDK's native span, write what the span lacks before the SDK ends it.
+    False if `result` is no such stream (a raw response, whose stream is made later: the class-level event hook
+    observes that one)."""
+    kind = _sdk.event_stream_kind(result)
+    if kind is None or call_of(_sdk.stream_response(result)) is not call:
+        return False
+    if _sdk.own_events_method(result) is None:
+        _sdk.bind_events(result, _OwnEvents(result, call, kind == "async"))
+    if call.native:
+        _sdk.before_native_span_ends(_sdk.stream_response(result), lambda: _before_native_end(call))
+    return True
+
+
+def events_bound(stream: object) -> bool:
+    """Whether `stream` observes its own events (`observe_stream`): the class-level event hook then passes."""
+    return isinstance(_sdk.own_events_method(stream), _OwnEvents)
+
+
+def _before_native_end(call: Call) -> None:
+    try:
+        call.native_span_ending()
+    except Exception:
+        internal_error("updating the native span")
 
 
 def observed_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
@@ -255,6 +309,11 @@ def observe_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
             if name in watched:
                 watched = _note_event(call, name, sse.data, watched)
             yield sse
+    except GeneratorExit:
+        # Closed before the end of the body: the stream was closed or dropped. A body in memory (a mock or
+        # replay transport) has no close of its own to report it.
+        _finish(call, None, "closed")
+        raise
     except BaseException as exc:
         _ended_by(call, exc)
         raise
@@ -274,6 +333,9 @@ async def observe_events_async(events: AsyncIterator[Any], call: Call) -> AsyncI
             if name in watched:
                 watched = _note_event(call, name, sse.data, watched)
             yield sse
+    except GeneratorExit:
+        _finish(call, None, "closed")
+        raise
     except BaseException as exc:
         _ended_by(call, exc)
         raise
