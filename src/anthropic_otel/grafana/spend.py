@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 from .. import _catalog as c
 from .. import pricing
-from .promql import MODEL, M, by, eq, indent, label, number, selector, series
+from .promql import MODEL, M, by, eq, indent, label, number, scope_matchers, selector, series
 
 TOKEN_SUM = series(c.TOKEN_USAGE, "_sum")
 TTL = label(c.ANTHROPIC_TOKEN_CACHE_TTL)
@@ -60,8 +60,12 @@ def cache_savings(rates: pricing.Rates, category: str) -> float:
 
 def _selector(model: M, base: str, rest: Sequence[M] = ()) -> str:
     """The family matcher first, then the user's selector (and a dashboard's `$model` variable, which further
-    narrows the models), then the category matchers."""
-    return "{" + ", ".join(p for p in (str(model), base.strip(), *map(str, rest)) if p) + "}"
+    narrows the models), our instrumentation scope, then the category matchers."""
+    return "{" + ", ".join(p for p in (str(model), base.strip(), *_SCOPE, *map(str, rest)) if p) + "}"
+
+
+# The token metric's name is shared with other GenAI instrumentations: select ours.
+_SCOPE = scope_matchers(c.TOKEN_USAGE)
 
 
 def model_regex(families: Sequence[pricing.Family]) -> str:
@@ -102,14 +106,18 @@ def unpriced_tokens(
     table: pricing.PriceTable, base: str, window: str, group: Sequence[str], *, func: str = "increase"
 ) -> str:
     """Tokens of models no price family matches, over `window`, by `group`."""
-    sel = _selector(_model_matcher(model_regex(table.families), "!~"), base) if table.families else selector(base, ())
+    sel = (
+        _selector(_model_matcher(model_regex(table.families), "!~"), base)
+        if table.families
+        else selector(base, _SCOPE)
+    )
     agg = f"sum {by(group)}" if group else "sum"
     return f"{agg} ({func}({TOKEN_SUM}{sel}[{window}]))"
 
 
 def tokens(base: str, window: str, group: Sequence[str], matchers: Sequence[M], *, func: str = "rate") -> str:
     agg = f"sum {by(group)}" if group else "sum"
-    return f"{agg} ({func}({TOKEN_SUM}{selector(base, matchers)}[{window}]))"
+    return f"{agg} ({func}({TOKEN_SUM}{selector(base, (*_SCOPE, *matchers))}[{window}]))"
 
 
 __all__ = ["MODEL", "TOKEN_SUM", "cache_savings", "list_price", "priced", "tokens", "unpriced_tokens"]
