@@ -22,7 +22,7 @@ import pytest
 import yaml
 from grafana_checks import GRAFANA, panels, prometheus_targets, require_binary
 
-from anthropic_otel.grafana.prometheus_runner import PrometheusServer, free_port, run_prometheus
+from anthropic_otel.grafana.prometheus_runner import PrometheusServer, free_port, run_prometheus, stop_process
 
 JOB = "anthropic-otel-e2e"
 WORKLOAD = Path(__file__).with_name("e2e_workload.py")
@@ -82,12 +82,7 @@ def stack(prometheus_binary: str) -> Iterator[tuple[Any, PrometheusServer, float
             prometheus.wait_for_scrape(timeout=30)
             yield sim, prometheus, started
     finally:
-        workload.terminate()
-        try:
-            workload.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            workload.kill()
-            workload.wait(timeout=5)
+        stop_process(workload)
         sim.stop()
 
 

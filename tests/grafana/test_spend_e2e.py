@@ -19,7 +19,7 @@ from grafana_checks import require_binary
 
 from anthropic_otel import pricing
 from anthropic_otel.grafana.config import BurnWindow, demo_config
-from anthropic_otel.grafana.prometheus_runner import PrometheusServer, free_port, run_prometheus
+from anthropic_otel.grafana.prometheus_runner import PrometheusServer, free_port, run_prometheus, stop_process
 from anthropic_otel.grafana.rules import write_rules
 from anthropic_otel.testing import Simulator, SpendLimit
 
@@ -99,10 +99,5 @@ def test_spend_alert_fires_before_the_spend_limit_turns_calls_into_billing_error
         )
         assert spend_alert_at < first_402 < billing_alert_at
     finally:
-        workload.terminate()
-        try:
-            workload.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            workload.kill()
-            workload.wait(timeout=5)
+        stop_process(workload)
         sim.stop()

@@ -194,11 +194,11 @@ def run_prometheus(
                     try:
                         yield server
                     finally:
-                        _stop(process)
+                        stop_process(process)
                     return
                 last_error = server.logs()
             finally:
-                _stop(process)
+                stop_process(process)
             if port is not None:
                 break
         raise RuntimeError(f"Prometheus did not start:\n{last_error[-2000:]}")
@@ -219,7 +219,8 @@ def _wait_ready(server: PrometheusServer, timeout: float) -> bool:
     return False
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """Terminate a child process, and kill it if it has not exited 10 s later (for the demo, the tests)."""
     if process.poll() is not None:
         return
     process.terminate()
