@@ -15,6 +15,7 @@ The simulator runs in another process, so none of its instructions are counted h
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
@@ -27,7 +28,7 @@ from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import NoOpTracerProvider
 
 from anthropic_otel import AnthropicInstrumentor
@@ -63,11 +64,13 @@ def build(
 ) -> tuple[Callable[[int], int], Callable[[], dict[str, Any]]]:
     """The arm's `run(n)` (n calls, returns elapsed ns) and a `check()` of what it exported."""
     ours, native = ARMS[arm]
-    # The OpenTelemetry SDK as benchmarks/overhead.py configures it: a batch span processor (its export runs on its
-    # own thread, which the driver does not count) and an in-memory metric reader (collects only when asked).
+    # A simple span processor: each span is handed to the (counting, dropping) exporter as it ends, on the
+    # application's thread. A batch processor would export on its own thread, but the spans it holds until then
+    # make the main thread's garbage collections cost more or less depending on when that thread gets to run:
+    # the count would depend on the machine's load. An in-memory metric reader collects only when asked.
     exporter = ScopeCountingExporter()
     tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
     if ours is not None:
@@ -146,6 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     # Warm-up: connection pool, pydantic validators, our per-model series keys... everything a first call builds.
     run(args.warmup)
+    # Everything alive now (the modules, the clients, what the warm-up built) out of the collector's sight: whether
+    # a full collection of that heap happens to fall inside the window depends on how many objects each arm
+    # allocates, and one costs tens of millions of instructions. The calls' own garbage is still collected.
+    gc.collect()
+    gc.freeze()
     print("READY", flush=True)
     _line("go")
     run(args.calls)
