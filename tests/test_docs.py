@@ -138,8 +138,15 @@ def run_block(block: Block, sim: Simulator, workdir: Path) -> str | None:
     return None
 
 
+# The dashboard generator needs grafana-foundation-sdk, which needs Python >= 3.11 (docs/grafana.md says so): its
+# blocks run in the suite on 3.11 and later, and the CI job on 3.10 leaves them out.
+GENERATOR_IMPORT = "from anthropic_otel.grafana import"
+
+
 @pytest.mark.parametrize("block", _params())
 def test_code_block_runs(block: Block, simulator: Simulator, tmp_path: Path) -> None:
+    if GENERATOR_IMPORT in block.code and sys.version_info < (3, 11):
+        pytest.skip("the dashboard generator needs Python >= 3.11; this block runs in the suite on 3.11+")
     problem = run_block(block, simulator, tmp_path)
     assert problem is None, problem
 
