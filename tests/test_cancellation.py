@@ -9,9 +9,10 @@ from __future__ import annotations
 import _thread
 import asyncio
 import contextlib
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
@@ -141,6 +142,17 @@ def test_trio_cancel_scope(make_client: Any, telemetry: Telemetry, phase: str) -
 
 
 # --- KeyboardInterrupt, SystemExit, GeneratorExit (sync) ----------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _python_sigint_handler() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt only under Python's default SIGINT handler: whatever an earlier test or
+    library left installed (an event loop's, say), these tests simulate a terminal's Ctrl-C on a plain program."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _interrupt_main_when(ready: Callable[[], bool]) -> threading.Thread:
