@@ -5,6 +5,7 @@ memory (mock, replay and caching transports), streams abandoned part-way (only u
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import importlib
 import json
@@ -14,7 +15,8 @@ import anthropic
 import pytest
 
 from anthropic_otel import AnthropicInstrumentor
-from support import API_KEY, SDK_VERSION, Telemetry, messages
+from anthropic_otel.testing import Simulator
+from support import API_KEY, HAS_NATIVE_TRACING, SDK_VERSION, Telemetry, messages
 
 # SDK >= 1.0 sends through httpx2, older ones through httpx.
 httpx: Any = importlib.import_module("httpx2" if SDK_VERSION >= (1, 0) else "httpx")
@@ -200,6 +202,92 @@ def test_stream_read_to_the_end_has_the_real_count(make_client: Any, telemetry: 
     attrs = _only_call(telemetry)
     assert "anthropic.stream.partial" not in attrs
     assert attrs["gen_ai.usage.output_tokens"] == _output_points(telemetry)[0] > 1
+
+
+# SDK >= 1.14 iterates a copy of a stream (`_iterator`, made on first use), so nothing the stream keeps refers back to
+# it and a dropped stream's response is closed by reference counting at once; older SDKs keep a generator of the
+# stream itself, a cycle that waits for the garbage collector with or without us.
+SDK_CLOSES_DROPPED_STREAMS = isinstance(vars(anthropic.Stream).get("_iterator"), functools.cached_property)
+
+
+@pytest.mark.skipif(not SDK_CLOSES_DROPPED_STREAMS, reason="this SDK leaves a dropped stream to the garbage collector")
+@pytest.mark.parametrize("held", ["stream", "iter(stream)"])
+def test_dropped_stream_is_closed_at_once(make_client: Any, telemetry: Telemetry, native: bool, held: str) -> None:
+    """No reference of ours makes a cycle with a stream: dropped part-way with the garbage collector off, its
+    response is closed at once and the call finished, as without us."""
+    client = make_client("ok:deltas=50")
+    gc.disable()
+    try:
+        stream = client.messages.create(**messages(stream=True))
+        response = stream.response
+        items = stream if held == "stream" else iter(stream)
+        while next(items).type != "content_block_delta":
+            pass
+        del stream, items
+        assert response.is_closed
+        assert telemetry.counter("anthropic.client.calls") == 1
+    finally:
+        gc.enable()
+    assert _only_call(telemetry)["anthropic.stream.partial"] is True
+
+
+@pytest.mark.skipif(not SDK_CLOSES_DROPPED_STREAMS, reason="this SDK leaves a dropped stream to the garbage collector")
+@pytest.mark.parametrize("held", ["stream", "aiter(stream)"])
+def test_dropped_async_stream_is_closed_by_the_loop(
+    make_client: Any, telemetry: Telemetry, native: bool, held: str
+) -> None:
+    """The async twin: the event loop closes a dropped async stream's response (its finalizer hook runs
+    `aclose()`), with the garbage collector off."""
+    client = make_client("ok:deltas=50", async_=True)
+
+    async def drop() -> bool:
+        stream = await client.messages.create(**messages(stream=True))
+        response = stream.response
+        items = stream if held == "stream" else aiter(stream)
+        while (await anext(items)).type != "content_block_delta":
+            pass
+        del stream, items
+        for _ in range(500):  # bounded: a few loop turns suffice
+            if response.is_closed:
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    gc.disable()
+    try:
+        assert asyncio.run(drop()), "the dropped stream's response was left open"
+    finally:
+        gc.enable()
+    assert _only_call(telemetry)["anthropic.stream.partial"] is True
+
+
+@pytest.mark.skipif(not HAS_NATIVE_TRACING, reason="the SDK has no native tracing before 1.14")
+@ASYNC
+def test_native_span_keeps_the_content_of_the_sdks_stream_helper(
+    simulator: Simulator, telemetry: Telemetry, async_: bool
+) -> None:
+    """The SDK's stream helpers find the recorder of their content through the body's end-of-body observer, by its
+    class: the `end` we hook on that observer leaves the observer itself in place, so the SDK's own content capture
+    (`content_mode: content`) still writes the streamed output onto its span."""
+    option = {"tracer_provider": telemetry.tracer_provider, "traces": {"content_mode": "content"}}
+    headers = {"x-sim-scenario": "ok:deltas=4"}
+    kwargs = {"api_key": API_KEY, "base_url": simulator.base_url, "default_headers": headers, "open_telemetry": option}
+
+    async def read_async() -> None:
+        async with anthropic.AsyncAnthropic(**kwargs) as client, client.messages.stream(**messages()) as stream:
+            await stream.until_done()
+
+    if async_:
+        asyncio.run(read_async())
+    else:
+        with anthropic.Anthropic(**kwargs) as client, client.messages.stream(**messages()) as stream:
+            stream.until_done()
+
+    span = telemetry.call_span()
+    assert span.instrumentation_scope is not None and span.instrumentation_scope.name.startswith("com.anthropic.sdk")
+    output = json.loads(str((span.attributes or {})["gen_ai.output.messages"]))
+    assert output[0]["parts"][0]["type"] == "text" and output[0]["parts"][0]["content"]
+    assert (span.attributes or {})["anthropic.call.outcome"] == "ok"  # and ours is there too
 
 
 # --- uninstrument() while a stream is open -----------------------------------------------------------------------

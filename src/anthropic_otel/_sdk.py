@@ -11,7 +11,9 @@ Every accessor is cheap and most never raise on an odd object; the hooks guard t
 
 from __future__ import annotations
 
+import copy
 import sys
+import weakref
 from collections.abc import Mapping
 from operator import attrgetter
 from typing import Any, Literal, NamedTuple, Protocol
@@ -193,6 +195,13 @@ def native_tracing_on(client: object) -> bool:
         return False
 
 
+def client_propagates(client: object) -> bool:
+    """Whether this client lets its requests carry trace context: SDK >= 1.14's resolved `open_telemetry` option
+    (`propagation`, or `ANTHROPIC_OPEN_TELEMETRY_PROPAGATION=false`) says so; an older SDK has no such option."""
+    option = getattr(client, "_open_telemetry", None)
+    return not isinstance(option, dict) or option.get("propagation") is not False
+
+
 def is_native_span(span: object) -> bool:
     """Whether `span` is the SDK's native call span (by instrumentation scope)."""
     scope = getattr(span, "instrumentation_scope", None)
@@ -311,6 +320,7 @@ def stream_response(stream: object) -> Any:
 
 
 _EVENTS_METHOD = "_iter_events"
+_ITERATOR = "_iterator"  # the generator a stream keeps for its items (made on first use in SDK >= 2.x)
 
 
 def own_events_method(stream: object) -> Any:
@@ -326,28 +336,36 @@ def bind_events(stream: object, method: Any) -> None:
 
 
 def class_events(stream: object) -> Any:
-    """The stream's class-level `_iter_events`, bound to it, whatever is hooked on the class by now."""
+    """The stream's events from its class-level `_iter_events`, whatever is hooked on the class by now, read from a
+    copy of the stream without its iterator. Like the SDK's own iterator (a copy's `__stream__`, SDK >= 2.x), so that
+    nothing the stream keeps refers back to it: a cycle would leave a dropped stream's response open until the garbage
+    collector runs, instead of closing it at once."""
     klass = type(stream)
     for owner in klass.__mro__:
         method = owner.__dict__.get(_EVENTS_METHOD)
         if method is not None:
-            return method.__get__(stream, klass)()
+            reader = copy.copy(stream)
+            vars(reader).pop(_ITERATOR, None)
+            return method.__get__(reader, klass)()
     raise AttributeError(_EVENTS_METHOD)
 
 
-class _BeforeEnd:
-    """Stands in for the SDK's (>= 1.14) end-of-body observer of one response: `before` runs just before the SDK
-    ends its native span. `begin` and `item` are the SDK's own bound methods (no layer of ours per event)."""
+class _EndAfter:
+    """The `end` of one of the SDK's (>= 1.14) end-of-body observers, set on that observer: `before` runs, then the
+    observer's own `end`. The observer stays the SDK's own object, as the SDK's stream helpers find the recorder of
+    their content through it, by class. Held weakly: held by its own attribute, it would be in a cycle."""
+
+    __slots__ = ("_before", "_observer")
 
     def __init__(self, observer: Any, before: Any) -> None:
-        self.inner = observer
-        self.begin = observer.begin
-        self.item = observer.item
+        self._observer: weakref.ref[Any] = weakref.ref(observer)
         self._before = before
 
-    def end(self, how: str, error: BaseException | None = None) -> None:
+    def __call__(self, how: str, error: BaseException | None = None) -> None:
         self._before()  # guarded by the caller: never raises
-        self.inner.end(how, error)
+        observer = self._observer()
+        if observer is not None:  # pragma: no branch - the SDK ends an observer it holds
+            type(observer).end(observer, how, error)
 
 
 def before_native_span_ends(response: object, before: Any) -> None:
@@ -355,10 +373,11 @@ def before_native_span_ends(response: object, before: Any) -> None:
     closed, failed or was dropped. The SDK's `span_ending_stream` puts its observer on the response body as
     `stream_observer`, which the `Stream` and the body look up whenever they report an end; nothing if absent."""
     body: Any = getattr(response, "stream", None)
-    observer = getattr(body, "stream_observer", None)
-    if observer is None or isinstance(observer, _BeforeEnd) or not callable(getattr(observer, "end", None)):
+    observer: Any = getattr(body, "stream_observer", None)
+    if not callable(getattr(type(observer), "end", None)) or not hasattr(observer, "__dict__"):
         return
-    body.stream_observer = _BeforeEnd(observer, before)
+    if not isinstance(vars(observer).get("end"), _EndAfter):
+        observer.end = _EndAfter(observer, before)
 
 
 # --- server-sent events -------------------------------------------------------------------------------------------
