@@ -13,6 +13,7 @@ import pytest
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import NoOpTracerProvider
 
 from anthropic_otel import AnthropicInstrumentor
 from anthropic_otel.testing import Simulator
@@ -28,9 +29,17 @@ def sim() -> Iterator[Simulator]:
 
 
 def _traced(
-    sim: Simulator, *, native: bool = False, scenario: str = RETRIED, async_: bool = False, **options: Any
+    sim: Simulator,
+    *,
+    native: bool = False,
+    scenario: str = RETRIED,
+    async_: bool = False,
+    open_telemetry: Any = None,
+    **options: Any,
 ) -> tuple[Telemetry, list[dict[str, str]]]:
-    """One call (retried twice by default) and the headers of each attempt the simulator received."""
+    """One call (retried twice by default) and the headers of each attempt the simulator received. `open_telemetry`:
+    the client's own option (SDK >= 1.14), instead of its native span to our provider (`native`) or off; "unset":
+    no option (the client reads the environment)."""
     with Telemetry() as rec:
         instrumentor = AnthropicInstrumentor()
         instrumentor.instrument(tracer_provider=rec.tracer_provider, meter_provider=rec.meter_provider, **options)
@@ -42,6 +51,10 @@ def _traced(
                 "default_headers": {"x-sim-scenario": scenario},
                 **client_options(rec, native),
             }
+            if open_telemetry == "unset":
+                del kwargs["open_telemetry"]
+            elif open_telemetry is not None:
+                kwargs["open_telemetry"] = open_telemetry
             if async_:
 
                 async def call() -> None:
@@ -90,6 +103,27 @@ def test_switched_off_by_the_environment(sim: Simulator, monkeypatch: pytest.Mon
     monkeypatch.setenv("ANTHROPIC_OTEL_PROPAGATE", "false")
     _, sent = _traced(sim, scenario="ok")
     assert len(sent) == 1 and "traceparent" not in sent[0]
+
+
+@pytest.mark.skipif(not HAS_NATIVE_TRACING, reason="the SDK has no propagation option before 1.14")
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"traces": False, "propagation": False},
+        {"tracer_provider": NoOpTracerProvider(), "propagation": False},
+        {"propagation": False},
+        "unset",  # ANTHROPIC_OPEN_TELEMETRY_PROPAGATION=false, read by a client given no option
+    ],
+    ids=["tracing-off", "no-op-provider", "native", "environment"],
+)
+def test_a_client_without_propagation_sends_none(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, option: Any
+) -> None:
+    """The client's own `propagation: False` holds for our call span too: none of its requests carries context."""
+    monkeypatch.setenv("ANTHROPIC_OPEN_TELEMETRY_PROPAGATION", "false")
+    rec, sent = _traced(sim, open_telemetry=option)
+    assert len(sent) == 3 and all("traceparent" not in headers for headers in sent)
+    assert len(rec.attempt_spans()) == 3 and rec.call_span() is not None
 
 
 def test_without_instrumentation_nothing_is_sent(sim: Simulator) -> None:

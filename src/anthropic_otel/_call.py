@@ -106,6 +106,9 @@ class Call:
     _json_len = 0
     _content: Content | None = None  # content capture (opt-in)
     _attempt_parent: Context | None = None  # the context attempts run in
+    # Whether the requests of this call carry the trace context of the call span, when that span is ours: our
+    # `propagate` option and the client's own `propagation` (SDK >= 1.14) both allow it.
+    propagate = False
 
     def __init__(
         self,
@@ -119,8 +122,11 @@ class Call:
         capture_limit: int = 0,
         content_on_span: bool = True,
         metric_headers: tuple[tuple[str, str], ...] = (),
+        propagate: bool = False,
     ) -> None:
         self.telemetry = telemetry
+        if propagate:
+            self.propagate = True
         self.start_ns = time.time_ns()
         self._t0 = time.perf_counter()
         self._unfinished = True  # popped (atomically) by whoever finishes the call first

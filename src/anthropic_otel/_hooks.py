@@ -63,6 +63,7 @@ class Hooks:
                 capture_limit=self._capture_limit,
                 content_on_span=self._content_on_span,
                 metric_headers=self.metric_headers,
+                propagate=self.config.propagate and _sdk.client_propagates(client),
             )
         except Exception:
             internal_error("starting a call")
@@ -107,7 +108,7 @@ class Hooks:
     # --- one HTTP attempt -------------------------------------------------------------------------------
 
     def attempt_sync(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        started = _start_attempt(args, kwargs, self.telemetry, self.config.propagate)
+        started = _start_attempt(args, kwargs, self.telemetry)
         if started is None:
             return wrapped(*args, **kwargs)
         call, attempt, token = started
@@ -127,7 +128,7 @@ class Hooks:
         return result
 
     async def attempt_async(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        started = _start_attempt(args, kwargs, self.telemetry, self.config.propagate)
+        started = _start_attempt(args, kwargs, self.telemetry)
         if started is None:
             return await wrapped(*args, **kwargs)
         call, attempt, token = started
@@ -222,14 +223,14 @@ def _returned(call: Call, result: Any) -> None:
 
 
 def _start_attempt(
-    args: tuple[Any, ...], kwargs: Mapping[str, Any], telemetry: Telemetry, propagate: bool
+    args: tuple[Any, ...], kwargs: Mapping[str, Any], telemetry: Telemetry
 ) -> tuple[Call, Any, Token[Context]] | None:
     call = _current_call.get()
     if call is None or call.telemetry is not telemetry:  # a call of other hooks: see `Hooks`
         return None
     try:
         attempt = call.start_attempt(_sdk.retries_taken(kwargs))
-        if propagate and call.span is not None and not call.native:  # the SDK sends its native span's itself
+        if call.propagate and call.span is not None and not call.native:  # the SDK sends its native span's itself
             _send_trace_context(call.span_ctx, args, kwargs)
         token = otel_context.attach(attempt.ctx)  # inside the attempt span (its context suppresses httpx spans)
         return call, attempt, token
