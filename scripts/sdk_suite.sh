@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The anthropic SDK's own test suite, run twice against the newest supported SDK release: once without and once
 # with anthropic-otel instrumenting it. Fails if any test's outcome differs, apart from the tests listed in
-# scripts/sdk_suite_exceptions.txt (each with its reason).
+# scripts/sdk_suite_exceptions.txt (each with its reason); a test that differs is run again on its own in both modes,
+# and only one that differs again fails (the SDK has timing-dependent tests).
 #
 #   bash scripts/sdk_suite.sh [PYTHON]          # PYTHON: the interpreter to build the temporary venv from
 #
@@ -77,10 +78,39 @@ run() {  # run NAME INSTRUMENT(0|1)
 run plain 0
 run instrumented 1
 
+compare() {  # compare [extra environment assignments...]
+  env "$@" "$VPY" "$ROOT/scripts/sdk_suite_compare.py" "$WORK/plain.json" "$WORK/instrumented.json" \
+    "$ROOT/scripts/sdk_suite_exceptions.txt" "$WORK/report-instrumented"
+}
 step "comparing per-test outcomes"
 status=0
-"$VPY" "$ROOT/scripts/sdk_suite_compare.py" "$WORK/plain.json" "$WORK/instrumented.json" \
-  "$ROOT/scripts/sdk_suite_exceptions.txt" "$WORK/report-instrumented" || status=$?
+compare SDK_SUITE_DIFFERING="$WORK/differing.txt" || status=$?
+
+# The SDK has timing-dependent tests, and a loaded machine can make one fail in one run only. The tests that differ
+# run again, each run on its own (no xdist); only a test that differs again fails. At most 40: more is no accident.
+count=$(grep -c . "$WORK/differing.txt" 2>/dev/null || true)
+if [ "$status" != 0 ] && [ "${count:-0}" -gt 0 ] && [ "$count" -le 40 ]; then
+  step "running the $count tests whose outcome differs again, plain and instrumented"
+  mapfile -t again < "$WORK/differing.txt"
+  for mode in plain:0 instrumented:1; do
+    name=${mode%%:*}
+    mkdir -p "$WORK/report-$name-again"
+    (
+      cd "$SRC"
+      PYTHONPATH="$ROOT/scripts" \
+        SDK_SUITE_EXCEPTIONS="$ROOT/scripts/sdk_suite_exceptions.txt" \
+        SDK_SUITE_OUTCOMES="$WORK/$name-again.json" \
+        ANTHROPIC_OTEL_PLUGIN_INSTRUMENT=${mode##*:} \
+        ANTHROPIC_OTEL_PLUGIN_REPORT="$WORK/report-$name-again" \
+        "$VPY" -m pytest -q -p no:cacheprovider -n 0 -p sdk_suite_outcomes -p anthropic_otel_plugin "${again[@]}" \
+        > "$WORK/$name-again.log" 2>&1 || true
+    )
+    tail -n 1 "$WORK/$name-again.log"
+  done
+  step "comparing per-test outcomes, with the second run of those that differed"
+  status=0
+  compare SDK_SUITE_RERUN="$WORK/plain-again.json:$WORK/instrumented-again.json" || status=$?
+fi
 if [ "$status" != 0 ] && [ "${SDK_SUITE_KEEP:-0}" != 1 ]; then
   echo "(run with SDK_SUITE_KEEP=1 to keep the logs and junit files)"
 fi
