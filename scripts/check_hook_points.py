@@ -38,6 +38,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 def static_problems() -> list[str]:
     from anthropic_otel._sdk import HOOK_POINTS, OPTIONAL_HOOK_POINTS
 

@@ -116,9 +116,7 @@ def test_switched_off_by_the_environment(sim: Simulator, monkeypatch: pytest.Mon
     ],
     ids=["tracing-off", "no-op-provider", "native", "environment"],
 )
-def test_a_client_without_propagation_sends_none(
-    sim: Simulator, monkeypatch: pytest.MonkeyPatch, option: Any
-) -> None:
+def test_a_client_without_propagation_sends_none(sim: Simulator, monkeypatch: pytest.MonkeyPatch, option: Any) -> None:
     """The client's own `propagation: False` holds for our call span too: none of its requests carries context."""
     monkeypatch.setenv("ANTHROPIC_OPEN_TELEMETRY_PROPAGATION", "false")
     rec, sent = _traced(sim, open_telemetry=option)

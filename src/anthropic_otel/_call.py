@@ -182,11 +182,7 @@ class Call:
             return
         if self._expect_native:
             current = trace.get_current_span()
-            if (
-                current is not self.parent_span
-                and current.get_span_context().is_valid
-                and _sdk.is_native_span(current)
-            ):
+            if current is not self.parent_span and current.get_span_context().is_valid and _sdk.is_native_span(current):
                 self.span = current
                 self.span_ctx = trace.set_span_in_context(current, self.parent_ctx)
                 self.native = True

@@ -79,9 +79,7 @@ def native_span_outcome(span: Span, outcome: str) -> None:
     span.set_attribute(cat.ANTHROPIC_CALL_OUTCOME, outcome)
 
 
-def native_span_update(
-    span: Span, outcome: str, request_id: str | None, info: ErrorInfo | None, partial: bool
-) -> None:
+def native_span_update(span: Span, outcome: str, request_id: str | None, info: ErrorInfo | None, partial: bool) -> None:
     """What the SDK's native call span lacks, written while it is still open (the last write before it ends wins)."""
     attrs: dict[str, Any] = {cat.ANTHROPIC_CALL_OUTCOME: outcome}
     if request_id is not None:

@@ -107,9 +107,7 @@ def unpriced_tokens(
 ) -> str:
     """Tokens of models no price family matches, over `window`, by `group`."""
     sel = (
-        _selector(_model_matcher(model_regex(table.families), "!~"), base)
-        if table.families
-        else selector(base, _SCOPE)
+        _selector(_model_matcher(model_regex(table.families), "!~"), base) if table.families else selector(base, _SCOPE)
     )
     agg = f"sum {by(group)}" if group else "sum"
     return f"{agg} ({func}({TOKEN_SUM}{sel}[{window}]))"
