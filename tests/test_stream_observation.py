@@ -231,6 +231,28 @@ def test_dropped_stream_is_closed_at_once(make_client: Any, telemetry: Telemetry
     assert _only_call(telemetry)["anthropic.stream.partial"] is True
 
 
+@pytest.mark.parametrize("read", [0, 3], ids=["unread", "part-read"])
+def test_stream_dropped_in_a_cycle_ends_its_call(
+    make_client: Any, telemetry: Telemetry, native: bool, read: int
+) -> None:
+    """A stream the garbage collector frees (it was in a reference cycle) still ends its call span, the SDK's
+    native one included: the collector clears weak references before it runs finalizers, so nothing of ours on the
+    end-of-body path may hold the SDK's objects only weakly."""
+    client = make_client("ok:deltas=50")
+    stream = client.messages.create(**messages(stream=True))
+    for _ in range(read):
+        next(stream)
+    cycle: list[Any] = [stream]
+    cycle.append(cycle)
+    del stream, cycle
+    gc.collect()
+    assert telemetry.left_open() == []
+    assert telemetry.counter("anthropic.client.calls") == 1
+    if native:
+        (span,) = [s for s in telemetry.spans() if s.instrumentation_scope.name.startswith("com.anthropic.sdk")]
+        assert span.end_time is not None
+
+
 @pytest.mark.skipif(not SDK_CLOSES_DROPPED_STREAMS, reason="this SDK leaves a dropped stream to the garbage collector")
 @pytest.mark.parametrize("held", ["stream", "aiter(stream)"])
 def test_dropped_async_stream_is_closed_by_the_loop(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import sys
-import weakref
 from collections.abc import Mapping
 from operator import attrgetter
 from typing import Any, Literal, NamedTuple, Protocol
@@ -353,19 +352,21 @@ def class_events(stream: object) -> Any:
 class _EndAfter:
     """The `end` of one of the SDK's (>= 1.14) end-of-body observers, set on that observer: `before` runs, then the
     observer's own `end`. The observer stays the SDK's own object, as the SDK's stream helpers find the recorder of
-    their content through it, by class. Held weakly: held by its own attribute, it would be in a cycle."""
+    their content through it, by class. Held strongly (the garbage collector clears weak references before the
+    finalizers that report a dropped body run); the cycle through the observer's own attribute lasts until the first
+    end, which removes it (the SDK's observer drops every end after the first)."""
 
     __slots__ = ("_before", "_observer")
 
     def __init__(self, observer: Any, before: Any) -> None:
-        self._observer: weakref.ref[Any] = weakref.ref(observer)
+        self._observer = observer
         self._before = before
 
     def __call__(self, how: str, error: BaseException | None = None) -> None:
+        observer = self._observer
+        vars(observer).pop("end", None)
         self._before()  # guarded by the caller: never raises
-        observer = self._observer()
-        if observer is not None:  # pragma: no branch - the SDK ends an observer it holds
-            type(observer).end(observer, how, error)
+        type(observer).end(observer, how, error)
 
 
 def before_native_span_ends(response: object, before: Any) -> None:
