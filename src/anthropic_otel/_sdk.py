@@ -319,7 +319,7 @@ def stream_response(stream: object) -> Any:
 
 
 _EVENTS_METHOD = "_iter_events"
-_ITERATOR = "_iterator"  # the generator a stream keeps for its items (made on first use in SDK >= 2.x)
+_ITERATOR = "_iterator"  # the generator a stream keeps for its items (made on first use in SDK >= 1.14)
 
 
 def own_events_method(stream: object) -> Any:
@@ -336,7 +336,7 @@ def bind_events(stream: object, method: Any) -> None:
 
 def class_events(stream: object) -> Any:
     """The stream's events from its class-level `_iter_events`, whatever is hooked on the class by now, read from a
-    copy of the stream without its iterator. Like the SDK's own iterator (a copy's `__stream__`, SDK >= 2.x), so that
+    copy of the stream without its iterator. Like the SDK's own iterator (a copy's `__stream__`, SDK >= 1.14), so that
     nothing the stream keeps refers back to it: a cycle would leave a dropped stream's response open until the garbage
     collector runs, instead of closing it at once."""
     klass = type(stream)
